@@ -1,0 +1,67 @@
+"""The SMTP2GO API client: usable from any Python program, no Airflow needed.
+
+>>> from airflow_provider_smtp2go.client import Email, Smtp2goClient
+>>> with Smtp2goClient(api_key, region="eu") as client:  # doctest: +SKIP
+...     client.send(Email(sender="bot@example.com", to="ops@example.com", subject="Hi", text_body="Hello"))
+
+``AsyncSmtp2goClient`` (httpx) is imported on first use, so importing this package stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smtp2go.client.activity import ActivityEvent, ActivityPage, EventType
+from airflow_provider_smtp2go.client.errors import (
+    Smtp2goAmbiguousSendError,
+    Smtp2goApiError,
+    Smtp2goAuthError,
+    Smtp2goError,
+    Smtp2goRateLimitError,
+    Smtp2goSendFailed,
+    Smtp2goServerError,
+    Smtp2goTransportError,
+    Smtp2goValidationError,
+    is_permanent,
+)
+from airflow_provider_smtp2go.client.messages import Attachment, Email
+from airflow_provider_smtp2go.client.protocol import ApiCall, ApiResult, SendResult
+from airflow_provider_smtp2go.client.regions import REGIONS
+from airflow_provider_smtp2go.client.retry import RetryPolicy
+from airflow_provider_smtp2go.client.sync import Smtp2goClient
+
+if TYPE_CHECKING:
+    from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
+
+__all__ = [
+    "REGIONS",
+    "ActivityEvent",
+    "ActivityPage",
+    "ApiCall",
+    "ApiResult",
+    "AsyncSmtp2goClient",
+    "Attachment",
+    "Email",
+    "EventType",
+    "RetryPolicy",
+    "SendResult",
+    "Smtp2goAmbiguousSendError",
+    "Smtp2goApiError",
+    "Smtp2goAuthError",
+    "Smtp2goClient",
+    "Smtp2goError",
+    "Smtp2goRateLimitError",
+    "Smtp2goSendFailed",
+    "Smtp2goServerError",
+    "Smtp2goTransportError",
+    "Smtp2goValidationError",
+    "is_permanent",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "AsyncSmtp2goClient":
+        from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient  # noqa: PLC0415
+
+        return AsyncSmtp2goClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,292 @@
+"""Sans-IO SMTP2GO protocol: build requests, interpret responses. No sockets here.
+
+The sync (``requests``) and async (``httpx``) clients only move the bytes this module
+prepares and hand back status, headers and body for it to judge, so both behave identically
+and one set of unit tests covers the rules: which answers are successes, which are errors
+hidden in a 200, and which failures of a *send* are ambiguous (it may have been delivered).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_smtp2go import __version__
+from airflow_provider_smtp2go.client.errors import (
+    AMBIGUOUS_SEND_ADVICE,
+    Smtp2goAmbiguousSendError,
+    Smtp2goApiError,
+    Smtp2goAuthError,
+    Smtp2goRateLimitError,
+    Smtp2goSendFailed,
+    Smtp2goServerError,
+    Smtp2goTransportError,
+)
+
+API_KEY_HEADER = "X-Smtp2go-Api-Key"
+USER_AGENT = f"airflow-provider-smtp2go/{__version__}"
+SEND_ENDPOINTS = frozenset({"email/send", "email/mime"})
+RATE_LIMITED_ENDPOINTS = frozenset({"activity/search"})
+REDACTED = "***"
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One API call: endpoint path below ``/v3`` and its JSON body (never the key)."""
+
+    endpoint: str
+    body: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_send(self) -> bool:
+        """Sends are not idempotent: SMTP2GO has no idempotency key, a repeat is a second email."""
+        return self.endpoint in SEND_ENDPOINTS
+
+    @property
+    def is_rate_limited(self) -> bool:
+        return self.endpoint in RATE_LIMITED_ENDPOINTS
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    url: str
+    headers: dict[str, str]
+    content: bytes
+
+    def __repr__(self) -> str:  # the headers hold the key
+        return f"HttpRequest(url={self.url!r}, content=<{len(self.content)} bytes>)"
+
+
+@dataclass(frozen=True)
+class ApiResult:
+    """A successful answer: ``data`` and the ``request_id`` SMTP2GO support asks for."""
+
+    data: Any
+    request_id: str | None
+    status: int = 200
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What SMTP2GO said about an accepted email.
+
+    ``email_id`` correlates with activity events and webhooks; ``to_dict()`` is XCom-sized.
+    """
+
+    email_id: str | None
+    request_id: str | None
+    succeeded: int
+    failed: int
+    failures: list[Any] = field(default_factory=list)
+    schedule_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "email_id": self.email_id,
+            "request_id": self.request_id,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+        }
+        if self.schedule_id:
+            result["schedule_id"] = self.schedule_id
+        return result
+
+
+def build_http_request(call: ApiCall, *, base_url: str, api_key: str) -> HttpRequest:
+    """URL, headers and JSON bytes for ``call``. The key goes only into the header."""
+    return HttpRequest(
+        url=f"{base_url}/{call.endpoint}",
+        headers={
+            API_KEY_HEADER: api_key,
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+        },
+        content=json.dumps(call.body, separators=(",", ":")).encode("utf-8"),
+    )
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Remove ``secret`` from ``text`` (an API may echo a malformed key back in its error)."""
+    if secret and secret in text:
+        return text.replace(secret, REDACTED)
+    return text
+
+
+def _redact_obj(value: Any, secret: str | None) -> Any:
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, list):
+        return [_redact_obj(v, secret) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact_obj(v, secret) for k, v in value.items()}
+    return value
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``X-RateLimit-Reset``.
+
+    ``X-RateLimit-Reset`` is read as an epoch timestamp when it is that large, else as seconds.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    now = time.time() if now is None else now
+    value = lowered.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                parsed = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                parsed = None
+            if parsed is not None:
+                return max(0.0, parsed.timestamp() - now)
+    reset = lowered.get("x-ratelimit-reset") or lowered.get("x-rate-limit-reset")
+    if reset:
+        try:
+            number = float(reset)
+        except ValueError:
+            return None
+        return max(0.0, number - now) if number > 1_000_000_000 else max(0.0, number)
+    return None
+
+
+def _decode_json(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8")) if body else None
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _error_fields(payload: Any) -> tuple[str | None, str | None, Any]:
+    """``(error, error_code, field_validation_errors)`` from ``data.*`` or, failing that, the root."""
+    if not isinstance(payload, Mapping):
+        return None, None, None
+    for scope in (payload.get("data"), payload):
+        if isinstance(scope, Mapping) and (scope.get("error") or scope.get("error_code")):
+            return (
+                str(scope.get("error") or "") or None,
+                str(scope.get("error_code") or "") or None,
+                scope.get("field_validation_errors"),
+            )
+    for scope in (payload.get("data"), payload):
+        if isinstance(scope, Mapping) and scope.get("field_validation_errors"):
+            return None, None, scope.get("field_validation_errors")
+    return None, None, None
+
+
+def interpret_response(
+    call: ApiCall,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    secret: str | None = None,
+) -> ApiResult:
+    """Judge one HTTP answer: return the result, or raise the error it amounts to.
+
+    ``secret`` (the API key) is scrubbed from anything copied into an exception.
+    """
+    payload = _redact_obj(_decode_json(body), secret)
+    request_id = payload.get("request_id") if isinstance(payload, Mapping) else None
+    error, error_code, field_errors = _error_fields(payload)
+    common: dict[str, Any] = {
+        "status": status,
+        "error_code": error_code,
+        "request_id": request_id,
+        "field_validation_errors": field_errors,
+        "endpoint": call.endpoint,
+    }
+    readable = isinstance(payload, Mapping)
+
+    if status == 200 and readable:
+        data = payload.get("data")
+        if error or error_code:
+            if call.is_send:
+                raise Smtp2goSendFailed(error or f"SMTP2GO refused the email ({error_code})", **common)
+            raise Smtp2goApiError(error or f"SMTP2GO reported {error_code}", **common)
+        return ApiResult(data=data if data is not None else {}, request_id=request_id, status=status)
+
+    if status >= 500 or (status == 200 and not readable) or (200 < status < 300):
+        what = f"HTTP {status}" + ("" if readable else " with an unreadable (non-JSON) body")
+        message = f"SMTP2GO {call.endpoint} failed: {what}" + (f": {error}" if error else "")
+        if call.is_send and status != 503:
+            raise Smtp2goAmbiguousSendError(
+                f"{message}. {AMBIGUOUS_SEND_ADVICE}",
+                endpoint=call.endpoint,
+                status=status,
+            )
+        raise Smtp2goServerError(message, **common)
+
+    detail = error or (
+        f"HTTP {status}" + ("" if readable else f": {redact(body[:200].decode('utf-8', 'replace'), secret)}")
+    )
+    if status == 429:
+        raise Smtp2goRateLimitError(
+            f"SMTP2GO rate limit hit on {call.endpoint}: {detail}",
+            retry_after=parse_retry_after(headers),
+            **common,
+        )
+    if status in (401, 403) or (error_code or "").endswith("ENDPOINT_PERMISSION_DENIED"):
+        hint = (
+            "the API key lacks permission for this endpoint; enable it for the key in SMTP2GO's dashboard"
+            if status == 403 or (error_code or "").endswith("PERMISSION_DENIED")
+            else "the API key is missing or invalid"
+        )
+        raise Smtp2goAuthError(f"SMTP2GO {call.endpoint}: {detail} ({hint})", **common)
+    raise Smtp2goApiError(f"SMTP2GO {call.endpoint} rejected the request: {detail}", **common)
+
+
+def parse_send_result(result: ApiResult, *, fastaccept: bool = False) -> SendResult:
+    """A send is a success only if nothing failed and something was accepted (or queued)."""
+    data = result.data if isinstance(result.data, Mapping) else {}
+    succeeded = int(data.get("succeeded") or 0)
+    failed = int(data.get("failed") or 0)
+    failures = list(data.get("failures") or [])
+    email_id = data.get("email_id")
+    common: dict[str, Any] = {
+        "status": result.status,
+        "request_id": result.request_id,
+        "endpoint": "email/send",
+        "succeeded": succeeded,
+        "failed": failed,
+        "failures": failures,
+        "email_id": email_id,
+    }
+    if failed or failures:
+        reasons = "; ".join(str(f) for f in failures) or "no reason given"
+        raise Smtp2goSendFailed(f"SMTP2GO did not accept the email ({failed} failed): {reasons}", **common)
+    if succeeded < 1 and not (email_id and (fastaccept or "succeeded" not in data)):
+        raise Smtp2goSendFailed("SMTP2GO answered 200 but accepted no email", **common)
+    return SendResult(
+        email_id=str(email_id) if email_id else None,
+        request_id=result.request_id,
+        succeeded=succeeded,
+        failed=failed,
+        failures=failures,
+        schedule_id=data.get("schedule_id"),
+    )
+
+
+def transport_failure(call: ApiCall, detail: str, *, never_sent: bool) -> Smtp2goTransportError:
+    """The error for a request that got no HTTP answer.
+
+    Only a request that provably never left is plain (and safe to repeat); a send that left
+    and got no answer is ambiguous, because SMTP2GO may have accepted it.
+    """
+    if never_sent:
+        return Smtp2goTransportError(
+            f"could not connect to SMTP2GO for {call.endpoint}: {detail}", endpoint=call.endpoint, request_sent=False
+        )
+    if call.is_send:
+        return Smtp2goAmbiguousSendError(
+            f"SMTP2GO {call.endpoint}: no answer after the request was sent ({detail}). {AMBIGUOUS_SEND_ADVICE}",
+            endpoint=call.endpoint,
+        )
+    return Smtp2goTransportError(f"SMTP2GO {call.endpoint}: {detail}", endpoint=call.endpoint)

@@ -1,0 +1,64 @@
+"""The in-process limiter that keeps ``/activity/search`` under SMTP2GO's 60 requests/minute.
+
+One limiter exists per (API key, host) in a process, shared by every client built for that
+pair, sync or async. It hands out *reservations*: ``reserve()`` books the next free slot and
+says how long to wait for it, so a thread can ``time.sleep`` and a coroutine can
+``asyncio.sleep`` on the same bookkeeping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+
+class SlidingWindowLimiter:
+    """At most ``limit`` requests in any ``period`` seconds.
+
+    >>> limiter = SlidingWindowLimiter(limit=2, period=60.0, clock=lambda: 100.0)
+    >>> limiter.reserve(), limiter.reserve(), limiter.reserve()
+    (0.0, 0.0, 60.0)
+    """
+
+    def __init__(self, limit: int, period: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        if limit < 1 or period <= 0:
+            raise ValueError("limit must be >= 1 and period > 0")
+        self.limit = limit
+        self.period = period
+        self._clock = clock
+        self._slots: deque[float] = deque(maxlen=limit)
+        self._blocked_until = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Book a slot; return the seconds to wait before using it (0.0 when free now)."""
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._blocked_until)
+            if len(self._slots) == self.limit:
+                slot = max(slot, self._slots[0] + self.period)
+            self._slots.append(slot)
+            return slot - now
+
+    def block_for(self, seconds: float) -> None:
+        """Make every caller wait ``seconds`` from now (after a 429, everyone backs off together)."""
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, self._clock() + seconds)
+
+
+_registry: dict[tuple[str, str, int, float], SlidingWindowLimiter] = {}
+_registry_lock = threading.Lock()
+
+
+def shared_limiter(api_key: str, host: str, limit: int, period: float = 60.0) -> SlidingWindowLimiter:
+    """The process-wide limiter for this key and host (keyed by a hash: the key is not kept)."""
+    digest = hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:32]
+    key = (digest, host, limit, period)
+    with _registry_lock:
+        limiter = _registry.get(key)
+        if limiter is None:
+            limiter = _registry[key] = SlidingWindowLimiter(limit, period)
+        return limiter

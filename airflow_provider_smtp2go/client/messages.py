@@ -28,6 +28,15 @@ FORBIDDEN_CUSTOM_HEADERS = frozenset({"content-type", "content-transfer-encoding
 # RFC 5322 field-name: printable US-ASCII except colon.
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")
 _HEADER_REGISTRY = HeaderRegistry()
+# A strict subset of RFC 5322 (dot-atom local part, LDH domain labels, plain display name)
+# whose canonical form is the input itself. It skips the stdlib header parser (~80 µs per
+# address), which matters for bulk sends; anything else still takes the full parser.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_SIMPLE_ADDRESS = re.compile(
+    rf"^(?:(?P<name>[A-Za-z0-9][A-Za-z0-9 ]*[A-Za-z0-9]|[A-Za-z0-9]) <)?"
+    rf"{_ATEXT}(?:\.{_ATEXT})*@{_LABEL}(?:\.{_LABEL})+(?(name)>)$"
+)
 
 Recipients = str | Iterable[str] | None
 
@@ -49,6 +58,8 @@ def normalize_address(value: str, field_name: str = "address") -> str:
     text = value.strip()
     if not text:
         raise Smtp2goValidationError(field_name, "address", "is empty")
+    if _SIMPLE_ADDRESS.match(text) and "  " not in text:
+        return text
     try:
         header = _HEADER_REGISTRY("to", text)
         addresses = header.addresses  # type: ignore[attr-defined]

@@ -1,0 +1,98 @@
+"""Per-call overhead of Smtp2goClient.send against a bare pooled requests.Session.post.
+
+Both send the same JSON body to the same sandbox over loopback keep-alive connections; the
+sandbox runs in a subprocess so it does not share the client's GIL. Rounds alternate between
+the two so a noisy neighbour hurts both alike. Usage:
+
+    python benchmarks/client_overhead.py [--requests 2000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import requests
+
+from airflow_provider_smtp2go.client import Email, Smtp2goClient
+
+
+def start_sandbox(api_key: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_smtp2go.sandbox", "--port", "0", "--api-key", api_key],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        for word in line.split():
+            if word.startswith("http://") and word.rstrip("/").endswith("/v3"):
+                return proc, word.rstrip("/")
+    proc.kill()
+    raise RuntimeError("the sandbox did not print its base URL")
+
+
+def timed(fn: Callable[[], object], n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - start) / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    api_key = "api-" + os.urandom(16).hex().upper()
+    proc, base_url = start_sandbox(api_key)
+    try:
+        email = Email(sender="bench@example.com", to=["ops@example.com"], subject="bench", text_body="hello " * 20)
+        body = json.dumps(email.to_payload(), separators=(",", ":")).encode()
+        headers = {"X-Smtp2go-Api-Key": api_key, "Content-Type": "application/json"}
+        session = requests.Session()
+        client = Smtp2goClient(api_key, base_url=base_url)
+
+        def bare() -> object:
+            response = session.post(f"{base_url}/email/send", data=body, headers=headers, timeout=(5, 30))
+            response.raise_for_status()
+            return response.json()
+
+        cases: dict[str, Callable[[], object]] = {
+            "bare requests.Session.post": bare,
+            "Smtp2goClient.send(email)": lambda: client.send(email),
+            "Email(...) + Smtp2goClient.send": lambda: client.send(
+                Email(sender="bench@example.com", to=["ops@example.com"], subject="bench", text_body="hello " * 20)
+            ),
+        }
+        for fn in cases.values():  # warm up connections and caches
+            timed(fn, 50)
+        samples: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(args.rounds):
+            for name, fn in cases.items():
+                samples[name].append(timed(fn, args.requests // args.rounds))
+        baseline = statistics.median(samples["bare requests.Session.post"])
+        print(f"{args.requests} sends per case over loopback keep-alive, median of {args.rounds} alternating rounds\n")
+        print(f"| {'case':34} | {'µs/call':>8} | {'calls/s':>8} | {'vs bare':>7} |")
+        print(f"|{'-' * 36}|{'-' * 10}|{'-' * 10}|{'-' * 9}|")
+        for name, values in samples.items():
+            per_call = statistics.median(values)
+            print(f"| {name:34} | {per_call * 1e6:8.0f} | {1 / per_call:8.0f} | {per_call / baseline:6.2f}x |")
+        client.close()
+        session.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Retry policy arithmetic, the activity limiter, and activity query validation (no network)."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from airflow_provider_smtp2go.client import (
+    EventType,
+    RetryPolicy,
+    Smtp2goAmbiguousSendError,
+    Smtp2goApiError,
+    Smtp2goAuthError,
+    Smtp2goRateLimitError,
+    Smtp2goServerError,
+    Smtp2goTransportError,
+    Smtp2goValidationError,
+)
+from airflow_provider_smtp2go.client.activity import build_activity_query, parse_activity_page
+from airflow_provider_smtp2go.client.ratelimit import SlidingWindowLimiter, shared_limiter
+
+
+def test_should_retry_follows_the_table() -> None:
+    policy = RetryPolicy()
+    assert policy.should_retry(Smtp2goTransportError("refused", request_sent=False))
+    assert policy.should_retry(Smtp2goTransportError("read timeout on a read call"))
+    assert policy.should_retry(Smtp2goRateLimitError("429"))
+    assert policy.should_retry(Smtp2goServerError("503", status=503))
+    assert not policy.should_retry(Smtp2goAmbiguousSendError("no answer"))
+    assert not policy.should_retry(Smtp2goApiError("400", status=400))
+    assert not policy.should_retry(Smtp2goAuthError("401", status=401))
+    assert not policy.should_retry(ValueError("bug"))
+    assert RetryPolicy(retry_ambiguous_sends=True).should_retry(Smtp2goAmbiguousSendError("no answer"))
+
+
+def test_429_waits_honour_retry_after_else_back_off_from_a_minute() -> None:
+    policy = RetryPolicy()
+    rng = random.Random(1)
+    hinted = policy.wait_for(Smtp2goRateLimitError("429", retry_after=5.0), 1, rng)
+    assert 5.0 <= hinted <= 5.5
+    first = policy.wait_for(Smtp2goRateLimitError("429"), 1, rng)
+    second = policy.wait_for(Smtp2goRateLimitError("429"), 2, rng)
+    assert 60.0 <= first <= 75.0
+    assert 120.0 <= second <= 150.0
+    capped = policy.wait_for(Smtp2goRateLimitError("429"), 10, rng)
+    assert capped <= 300.0 * 1.25
+
+
+def test_other_waits_grow_exponentially_with_jitter_and_a_cap() -> None:
+    policy = RetryPolicy(backoff_base=1.0, backoff_max=8.0)
+    rng = random.Random(2)
+    waits = [policy.wait_for(Smtp2goServerError("503"), attempt, rng) for attempt in range(1, 7)]
+    assert 0.5 <= waits[0] <= 1.0
+    assert 1.0 <= waits[1] <= 2.0
+    assert all(w <= 8.0 for w in waits)
+
+
+def test_policy_rejects_nonsense() -> None:
+    with pytest.raises(ValueError):
+        RetryPolicy(max_attempts=0)
+    with pytest.raises(ValueError):
+        RetryPolicy(deadline=0)
+
+
+def test_limiter_spaces_requests_to_the_budget() -> None:
+    now = [1000.0]
+    limiter = SlidingWindowLimiter(limit=3, period=60.0, clock=lambda: now[0])
+    assert [limiter.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.reserve() == 60.0  # the 4th waits for the 1st to leave the window
+    now[0] += 30.0
+    assert limiter.reserve() == 30.0  # the 5th books the slot after the 2nd leaves (t=1060)
+
+
+def test_limiter_block_makes_everyone_wait() -> None:
+    now = [0.0]
+    limiter = SlidingWindowLimiter(limit=60, period=60.0, clock=lambda: now[0])
+    limiter.block_for(90.0)
+    assert limiter.reserve() == 90.0
+    assert limiter.reserve() == 90.0
+
+
+def test_shared_limiter_is_per_key_and_host(fake_api_key: str) -> None:
+    a = shared_limiter(fake_api_key, "api.smtp2go.com", 60)
+    assert shared_limiter(fake_api_key, "api.smtp2go.com", 60) is a
+    assert shared_limiter(fake_api_key, "eu-api.smtp2go.com", 60) is not a
+    assert shared_limiter(fake_api_key + "x", "api.smtp2go.com", 60) is not a
+
+
+def test_activity_query_validation() -> None:
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    body = build_activity_query(
+        start_date=start,
+        end_date=start + timedelta(days=1),
+        search=["E1", "E2"],
+        event_types=[EventType.OPENED, "clicked"],
+        limit=1000,
+        only_latest=True,
+    )
+    assert body == {
+        "start_date": "2026-11-01T00:00:00Z",
+        "end_date": "2026-11-02T00:00:00Z",
+        "search": "E1 | E2",
+        "event_types": ["opened", "clicked"],
+        "limit": 1000,
+        "only_latest": True,
+    }
+    with pytest.raises(Smtp2goValidationError, match="unknown event type"):
+        build_activity_query(event_types=["bounced"])
+    with pytest.raises(Smtp2goValidationError) as excinfo:
+        build_activity_query(start_date=datetime(2026, 11, 1))
+    assert excinfo.value.rule == "timezone"
+    with pytest.raises(Smtp2goValidationError):
+        build_activity_query(limit=1001)
+    with pytest.raises(Smtp2goValidationError):
+        build_activity_query(start_date=start, end_date=start)
+
+
+def test_activity_page_parsing() -> None:
+    page = parse_activity_page(
+        {
+            "events": [
+                {"email_id": "E1", "event": "delivered", "date": "2026-11-01T10:00:00Z", "recipient": "a@x.org"}
+            ],
+            "total_events": 5,
+            "continue_token": "tok",
+        },
+        "req",
+    )
+    assert page.total_events == 5 and page.continue_token == "tok" and page.request_id == "req"
+    event = page.events[0]
+    assert event.date == datetime(2026, 11, 1, 10, tzinfo=timezone.utc)
+    assert event.to_dict()["recipient"] == "a@x.org"

@@ -1,0 +1,368 @@
+"""Run, drive and inspect a sandbox: the :class:`Smtp2goSandbox` Python API and ``/_sandbox/*``.
+
+Everything a test needs to prove "nothing lost, nothing sent twice": the messages received
+(parsed), how many times each logical message arrived, events, request counts per endpoint
+and per key, plus fault injection, keys, templates, suppressions, the clock and reset.
+
+The same operations are available over HTTP (JSON, no API key) under ``/_sandbox/``:
+
+=========  ===========================  ====================================================
+method     path                         what
+=========  ===========================  ====================================================
+GET        ``/_sandbox/health``         ``{"status": "ok"}``
+GET        ``/_sandbox/messages``       ``{"messages": [...]}`` (``ReceivedMessage.to_dict``)
+GET        ``/_sandbox/arrivals``       ``{"arrivals": {fingerprint: n}}``
+GET        ``/_sandbox/duplicates``     ``{"duplicates": {fingerprint: n}}`` (n > 1 only)
+GET        ``/_sandbox/events``         ``{"events": [...]}``; ``?email_id=`` filters
+GET        ``/_sandbox/requests``       ``{"total", "by_path", "by_username"}``; ``?path=``
+                                        adds ``"count"``
+GET/POST   ``/_sandbox/faults``         list / add (body: ``inject_fault`` keyword arguments)
+DELETE     ``/_sandbox/faults``         clear faults
+POST       ``/_sandbox/keys``           ``{"api_key", "permissions"}`` -> ``{"username"}``
+GET/POST   ``/_sandbox/templates``      list / add (``add_template`` keyword arguments)
+GET/POST   ``/_sandbox/suppressions``   list / add (``{"email_address"}``)
+GET/POST   ``/_sandbox/clock``          read / ``{"advance": s}``, ``{"set": date}``,
+                                        ``{"freeze": bool}``
+POST       ``/_sandbox/reset``          forget messages, events, counts, faults, ...
+=========  ===========================  ====================================================
+
+Example::
+
+    with Smtp2goSandbox() as sb:
+        requests.post(f"{sb.base_url}/email/send", headers={"X-Smtp2go-Api-Key": sb.api_key},
+                      json={"sender": "ops@example.com", "to": ["x+open-30s@example.com"],
+                            "subject": "Hi", "text_body": "Hello"})
+        sb.clock.advance(30)          # now the open is visible in /activity/search
+        assert sb.duplicates() == {}
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+import string
+import threading
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from airflow_provider_smtp2go.sandbox.activity import render_event
+from airflow_provider_smtp2go.sandbox.api import DEFAULT_MAX_SIZE_BYTES, SandboxApi
+from airflow_provider_smtp2go.sandbox.clock import SandboxClock
+from airflow_provider_smtp2go.sandbox.faults import ActivityLimiter, Fault, FaultPlan
+from airflow_provider_smtp2go.sandbox.server import SandboxHTTPServer
+from airflow_provider_smtp2go.sandbox.state import (
+    DEFAULT_IDEMPOTENCY_HEADERS,
+    ReceivedMessage,
+    SandboxState,
+    Suppression,
+    Template,
+)
+from airflow_provider_smtp2go.sandbox.wire import Response, format_date, json_response, parse_datetime
+
+_KEY_ALPHABET = string.ascii_letters + string.digits
+
+
+def generate_api_key() -> str:
+    """A fresh key in SMTP2GO's format (``api-`` + 32 alphanumerics), made at runtime."""
+    return "api-" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(32))
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Smtp2goSandbox:
+    """A local SMTP2GO: an HTTP server speaking the v3 API, plus inspection and control.
+
+    Use it as a context manager or call :meth:`start`/:meth:`stop`.  ``port=0`` picks a free
+    port.  It binds loopback only unless ``allow_non_loopback=True`` (it accepts any caller's
+    mail and has a well-known key, so exposing it is a choice to make explicitly).
+
+    Example::
+
+        with Smtp2goSandbox() as sb:
+            sb.inject_fault("email/send", status=503, count=2)
+            ...  # call sb.base_url with sb.api_key
+            assert sb.request_count("email/send") == 3
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        api_key: str | None = None,
+        clock: SandboxClock | None = None,
+        max_messages: int = 100_000,
+        enforce_activity_limit: bool = False,
+        activity_limit_per_minute: int = 60,
+        max_size_bytes: int = DEFAULT_MAX_SIZE_BYTES,
+        allow_non_loopback: bool = False,
+        idempotency_headers: Iterable[str] = DEFAULT_IDEMPOTENCY_HEADERS,
+        fault_seed: int = 0,
+    ) -> None:
+        if not is_loopback(host) and not allow_non_loopback:
+            raise ValueError(
+                f"Refusing to bind the SMTP2GO sandbox to non-loopback host {host!r}: it accepts mail "
+                "from anyone who can reach it. Use 127.0.0.1, or pass allow_non_loopback=True "
+                "(--allow-non-loopback on the command line) if you really mean it."
+            )
+        self.host = host
+        self.port = port
+        self.clock = clock or SandboxClock()
+        self.state = SandboxState(self.clock, max_messages=max_messages, idempotency_headers=idempotency_headers)
+        self.faults = FaultPlan(seed=fault_seed)
+        self.activity_limiter = ActivityLimiter(activity_limit_per_minute, 60.0) if enforce_activity_limit else None
+        self.max_size_bytes = max_size_bytes
+        self.api = SandboxApi(self.state, max_size_bytes=max_size_bytes, activity_limiter=self.activity_limiter)
+        self.api_key = api_key or generate_api_key()
+        self.state.add_key(self.api_key)
+        self._server: SandboxHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> Smtp2goSandbox:
+        """Bind and serve in a daemon thread; returns ``self``.  Idempotent."""
+        if self._server is not None:
+            return self
+        server = SandboxHTTPServer(
+            (self.host, self.port),
+            api=self.api,
+            faults=self.faults,
+            control=self._control,
+            # Room for a max-size email in base64 inside JSON, plus slack.
+            max_request_bytes=self.max_size_bytes * 2 + 1024 * 1024,
+        )
+        self.port = int(server.server_address[1])
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="smtp2go-sandbox", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every connection.  Idempotent."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def serve_forever(self) -> None:
+        """Start (if needed) and block until :meth:`stop` is called from elsewhere."""
+        self.start()
+        if self._thread is not None:
+            self._thread.join()
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._server is not None
+
+    def __enter__(self) -> Smtp2goSandbox:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:  # never shows the key
+        state = "running" if self.running else "stopped"
+        return f"Smtp2goSandbox({self.host}:{self.port}, {state})"
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>`` (valid once started)."""
+        if self._server is None:
+            raise RuntimeError("The sandbox is not running; call start() or use it as a context manager.")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The API base, ``http://127.0.0.1:<port>/v3``: what a client uses as ``base_url``."""
+        return f"{self.url}/v3"
+
+    # -- keys, templates, suppressions ----------------------------------------------------------
+    def add_api_key(self, key: str, permissions: Iterable[str] | None = None) -> None:
+        """Accept ``key`` too; ``permissions`` limits it to paths like ``"/email/send"``."""
+        self.state.add_key(key, permissions)
+
+    def add_template(
+        self, template_id: str, subject: str, html_body: str = "", text_body: str = "", name: str | None = None
+    ) -> Template:
+        """Store a template usable with ``template_id`` (``{{ var }}`` placeholders)."""
+        template = Template(template_id, name or template_id, subject, html_body, text_body)
+        self.state.add_template(template)
+        return template
+
+    def suppress(self, address: str, reason: str = "manual") -> Suppression:
+        """Suppress an address (or a whole domain): sends to it fail."""
+        return self.state.suppress(address, reason)
+
+    # -- inspection -----------------------------------------------------------------------------
+    def messages(self) -> list[ReceivedMessage]:
+        """Messages received (held), oldest first."""
+        return self.state.messages()
+
+    def arrivals(self) -> dict[str, int]:
+        """Fingerprint of each logical message -> how many times it arrived."""
+        return self.state.arrivals()
+
+    def duplicates(self) -> dict[str, int]:
+        """Only the logical messages that arrived more than once."""
+        return {k: n for k, n in self.state.arrivals().items() if n > 1}
+
+    def events(self, email_id: str | None = None) -> list[dict[str, Any]]:
+        """Every event, future-dated ones included, oldest first (all custom headers shown)."""
+        return [render_event(ev, custom_headers=None) for ev in self.state.stored_events(email_id)]
+
+    def request_count(self, path: str | None = None, api_key: str | None = None) -> int:
+        """Requests received (faulted ones included) for ``path`` and/or ``api_key``."""
+        return self.state.request_count(path, api_key)
+
+    # -- faults and reset -----------------------------------------------------------------------
+    def inject_fault(
+        self,
+        path: str = "email/send",
+        *,
+        status: int | None = 429,
+        retry_after: float | None = None,
+        count: int | None = None,
+        rate: float | None = None,
+        latency: float = 0.0,
+        kind: str | None = None,
+        ratelimit_reset: float | None = None,
+    ) -> Fault:
+        """Script a failure; see :mod:`~airflow_provider_smtp2go.sandbox.faults`.
+
+        ``count=None`` means once, or unlimited when ``rate`` is given.  ``kind`` defaults to
+        ``"status"``.  ``ratelimit_reset`` (seconds from now) adds ``X-RateLimit-Reset`` to a 429.
+        """
+        if kind is not None and kind != "status" and status == 429:
+            status = None  # the default status only belongs to status faults
+        return self.faults.add(
+            Fault(
+                path=path,
+                kind=kind,
+                status=status,
+                retry_after=retry_after,
+                ratelimit_reset=ratelimit_reset,
+                count=count,
+                rate=rate,
+                latency=latency,
+            )
+        )
+
+    def clear_faults(self) -> None:
+        """Remove every scripted fault."""
+        self.faults.clear()
+
+    def reset(self) -> None:
+        """Forget messages, events, counts, suppressions, templates, faults and rate-limit history.
+
+        API keys and the clock are kept.
+        """
+        self.state.reset()
+        self.faults.clear()
+        if self.activity_limiter is not None:
+            self.activity_limiter.reset()
+
+    # -- HTTP control routes --------------------------------------------------------------------
+    def _control(self, method: str, path: str, query: dict[str, list[str]], body: bytes) -> Response:
+        try:
+            payload = json.loads(body) if body.strip() else {}
+        except ValueError:
+            return json_response(400, {"error": "The body must be JSON."})
+        if not isinstance(payload, dict):
+            return json_response(400, {"error": "The body must be a JSON object."})
+        route = path[len("/_sandbox") :].strip("/")
+        try:
+            return self._control_route(method, route, query, payload)
+        except (TypeError, ValueError) as exc:
+            return json_response(400, {"error": str(exc)})
+
+    def _control_route(self, method: str, route: str, query: dict[str, list[str]], payload: dict[str, Any]) -> Response:
+        def one(name: str) -> str | None:
+            return query[name][0] if query.get(name) else None
+
+        if route == "health" and method == "GET":
+            return json_response(200, {"status": "ok"})
+        if route == "messages" and method == "GET":
+            return json_response(200, {"messages": [m.to_dict() for m in self.messages()]})
+        if route == "arrivals" and method == "GET":
+            return json_response(200, {"arrivals": self.arrivals()})
+        if route == "duplicates" and method == "GET":
+            return json_response(200, {"duplicates": self.duplicates()})
+        if route == "events" and method == "GET":
+            return json_response(200, {"events": self.events(one("email_id"))})
+        if route == "requests" and method == "GET":
+            counts = self.state.request_counts()
+            path = one("path")
+            if path is not None:
+                counts["count"] = self.request_count(path)
+            return json_response(200, counts)
+        if route == "faults":
+            if method == "GET":
+                return json_response(200, {"faults": [f.to_dict() for f in self.faults.list()]})
+            if method == "POST":
+                return json_response(201, self.inject_fault(**payload).to_dict())
+            if method == "DELETE":
+                self.clear_faults()
+                return json_response(200, {"faults": []})
+        if route == "keys" and method == "POST":
+            key = payload.get("api_key")
+            if not isinstance(key, str) or not key:
+                raise ValueError("'api_key' is required")
+            self.add_api_key(key, payload.get("permissions"))
+            info = self.state.key_info(key)
+            return json_response(201, {"username": info.username if info else None})
+        if route == "templates":
+            if method == "GET":
+                return json_response(200, {"templates": [t.to_dict() for t in self.state.templates()]})
+            if method == "POST":
+                return json_response(201, self.add_template(**payload).to_dict())
+        if route == "suppressions":
+            if method == "GET":
+                return json_response(200, {"suppressions": [s.to_dict() for s in self.state.suppressions()]})
+            if method == "POST":
+                address = payload.get("email_address")
+                if not isinstance(address, str) or not address:
+                    raise ValueError("'email_address' is required")
+                return json_response(201, self.suppress(address, str(payload.get("reason") or "manual")).to_dict())
+        if route == "clock":
+            if method == "POST":
+                self._drive_clock(payload)
+            if method in ("GET", "POST"):
+                return json_response(200, {"now": format_date(self.clock.now()), "frozen": self.clock.frozen})
+        if route == "reset" and method == "POST":
+            self.reset()
+            return json_response(200, {"reset": True})
+        return json_response(404, {"error": f"No control route {method} /_sandbox/{route}"})
+
+    def _drive_clock(self, payload: dict[str, Any]) -> None:
+        if payload.get("freeze") is True:
+            self.clock.freeze()
+        if "set" in payload:
+            moment = parse_datetime(payload["set"])
+            if moment is None:
+                raise ValueError("'set' must be a date")
+            self.clock.set(moment)
+        if "advance" in payload:
+            self.clock.advance(float(payload["advance"]))
+        if payload.get("freeze") is False:
+            self.clock.unfreeze()

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from airflow_provider_smtp2go.client.errors import Smtp2goValidationError
 from airflow_provider_smtp2go.client.messages import DEFAULT_MAX_SIZE_BYTES
 from airflow_provider_smtp2go.client.protocol import ApiCall, HttpRequest, build_http_request
-from airflow_provider_smtp2go.client.ratelimit import SlidingWindowLimiter, shared_limiter
+from airflow_provider_smtp2go.client.ratelimit import SlidingWindowLimiter, key_fingerprint, shared_limiter
 from airflow_provider_smtp2go.client.regions import resolve_base_url
 from airflow_provider_smtp2go.client.retry import RetryPolicy
 
@@ -69,6 +69,11 @@ class BaseSmtp2goClient:
     def __reduce__(self) -> str | tuple[object, ...]:
         # Pickling would write the key wherever the pickle goes (XCom, a cache, a log).
         raise TypeError(f"{type(self).__name__} holds an API key and cannot be pickled")
+
+    @property
+    def account_fingerprint(self) -> str:
+        """A hash naming this client's API key, for grouping work per account (never the key)."""
+        return key_fingerprint(self.__api_key)
 
     @property
     def _secret(self) -> str:

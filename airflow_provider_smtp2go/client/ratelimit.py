@@ -53,10 +53,14 @@ _registry: dict[tuple[str, str, int, float], SlidingWindowLimiter] = {}
 _registry_lock = threading.Lock()
 
 
+def key_fingerprint(api_key: str) -> str:
+    """A stable, non-reversible name for an API key: to group per account without keeping the key."""
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:32]
+
+
 def shared_limiter(api_key: str, host: str, limit: int, period: float = 60.0) -> SlidingWindowLimiter:
     """The process-wide limiter for this key and host (keyed by a hash: the key is not kept)."""
-    digest = hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:32]
-    key = (digest, host, limit, period)
+    key = (key_fingerprint(api_key), host, limit, period)
     with _registry_lock:
         limiter = _registry.get(key)
         if limiter is None:

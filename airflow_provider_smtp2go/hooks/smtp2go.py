@@ -1,0 +1,371 @@
+"""``Smtp2goHook``: the SMTP2GO connection (API key, region, defaults) as ready API clients.
+
+The connection (type ``smtp2go``) holds the API key in *Password*; extras are ``region``
+(``global|us|eu|au``), ``sender``, ``subaccount_id``, ``base_url`` (sandbox or proxy),
+``timeout``, ``max_attempts`` and ``deadline`` (the retry budget in seconds)::
+
+    export AIRFLOW_CONN_SMTP2GO_DEFAULT='{"conn_type": "smtp2go", "password": "<api key>",
+                                          "extra": {"region": "eu", "sender": "airflow@example.com"}}'
+
+The client and Airflow's connection lookup are imported on first use, so importing this module
+during DAG parsing costs little and does no I/O.
+"""
+
+# ruff: noqa: PLC0415  (imports inside functions are deliberate: DAG parsing must stay cheap)
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_smtp2go import CONNECTION_TYPE, get_provider_info
+from airflow_provider_smtp2go._compat import (
+    BaseHook,
+    async_connection_extra,
+    conf,
+    get_async_connection,
+    mask_secret,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from airflow_provider_smtp2go.client import (
+        AsyncSmtp2goClient,
+        Email,
+        RetryPolicy,
+        SendResult,
+        Smtp2goClient,
+    )
+
+#: ``[smtp2go]`` options of airflow.cfg (declared in the provider info).
+CONFIG_SECTION = "smtp2go"
+#: SMTP2GO allows 60 ``/activity/search`` calls a minute per account.
+ACCOUNT_ACTIVITY_REQUESTS_PER_MINUTE = 60.0
+
+
+def process_requests_per_minute(explicit: float | None = None) -> float:
+    """This process's share of the account's 60/min activity budget.
+
+    ``explicit`` wins; else ``[smtp2go] activity_requests_per_minute``
+    (``AIRFLOW__SMTP2GO__ACTIVITY_REQUESTS_PER_MINUTE``). With N triggerers and workers
+    polling one account, give each ``60 / N``.
+    """
+    if explicit:
+        return float(explicit)
+    value = conf.getfloat(CONFIG_SECTION, "activity_requests_per_minute", fallback=ACCOUNT_ACTIVITY_REQUESTS_PER_MINUTE)
+    return float(value) if value and value > 0 else ACCOUNT_ACTIVITY_REQUESTS_PER_MINUTE
+
+
+#: The extras this hook reads, in connection-form order.
+EXTRA_FIELDS = ("region", "sender", "subaccount_id", "base_url", "timeout", "max_attempts", "deadline")
+_CONNECT_TIMEOUT = 5.0
+
+
+def _connection_type_info() -> dict[str, Any]:
+    info: dict[str, Any] = get_provider_info()["connection-types"][0]
+    return info
+
+
+@dataclass(frozen=True)
+class Smtp2goConnectionSettings:
+    """An ``smtp2go`` connection, parsed and checked; ``api_key`` never appears in ``repr``.
+
+    >>> s = Smtp2goConnectionSettings.from_connection("c", "k" * 20, {"region": "eu", "timeout": "20"})
+    >>> s.region, s.timeout
+    ('eu', (5.0, 20.0))
+    """
+
+    conn_id: str
+    api_key: str = field(repr=False)
+    region: str | None = None
+    sender: str | None = None
+    subaccount_id: str | None = None
+    base_url: str | None = None
+    timeout: tuple[float, float] | None = None
+    max_attempts: int | None = None
+    deadline: float | None = None
+
+    @classmethod
+    def from_connection(cls, conn_id: str, password: str | None, extra: dict[str, Any]) -> Smtp2goConnectionSettings:
+        """Parse a connection's password and extras; raise ``Smtp2goValidationError`` naming what is wrong."""
+        from airflow_provider_smtp2go.client import REGIONS, Smtp2goValidationError
+
+        def fail(field_name: str, rule: str, message: str) -> Smtp2goValidationError:
+            return Smtp2goValidationError(field_name, rule, f"connection {conn_id!r}: {message}")
+
+        def get(name: str) -> Any:
+            # The pre-3.2 connection form stores widgets as extra__smtp2go__<name>.
+            for key in (name, f"extra__{CONNECTION_TYPE}__{name}"):
+                value = extra.get(key)
+                if value is not None and not (isinstance(value, str) and not value.strip()):
+                    return value.strip() if isinstance(value, str) else value
+            return None
+
+        def number(name: str, kind: type[int] | type[float]) -> Any:
+            value = get(name)
+            if value is None:
+                return None
+            try:
+                parsed = kind(value)
+            except (TypeError, ValueError):
+                raise fail(name, "number", f"{name} must be a number, got {value!r}") from None
+            if parsed <= 0:
+                raise fail(name, "positive", f"{name} must be greater than 0, got {value!r}")
+            return parsed
+
+        api_key = (password or "").strip() or (str(get("api_key") or "")).strip()
+        if not api_key:
+            raise fail(
+                "password",
+                "required",
+                "no SMTP2GO API key; put the key in the connection's Password field",
+            )
+        region = get("region")
+        if region is not None:
+            region = str(region).lower()
+            if region not in REGIONS:
+                raise fail("region", "choice", f"unknown region {region!r}; expected one of {', '.join(REGIONS)}")
+        timeout_value = get("timeout")
+        timeout: tuple[float, float] | None = None
+        if isinstance(timeout_value, (list, tuple)) and len(timeout_value) == 2:
+            timeout = (float(timeout_value[0]), float(timeout_value[1]))
+        elif timeout_value is not None:
+            read = number("timeout", float)
+            timeout = (min(_CONNECT_TIMEOUT, read), read)
+        max_attempts = number("max_attempts", float)
+        if max_attempts is not None and max_attempts != int(max_attempts):
+            raise fail("max_attempts", "integer", f"max_attempts must be a whole number, got {max_attempts!r}")
+        return cls(
+            conn_id=conn_id,
+            api_key=api_key,
+            region=region,
+            sender=get("sender"),
+            subaccount_id=get("subaccount_id"),
+            base_url=get("base_url"),
+            timeout=timeout,
+            max_attempts=None if max_attempts is None else int(max_attempts),
+            deadline=number("deadline", float),
+        )
+
+    def retry_policy(self, **changes: Any) -> RetryPolicy:
+        """The client's retry policy with this connection's budget applied."""
+        from airflow_provider_smtp2go.client import RetryPolicy
+
+        budget: dict[str, Any] = {}
+        if self.max_attempts is not None:
+            budget["max_attempts"] = self.max_attempts
+        if self.deadline is not None:
+            budget["deadline"] = self.deadline
+        return RetryPolicy(**{**budget, **changes})
+
+    def client_kwargs(self, **retry_changes: Any) -> dict[str, Any]:
+        """Keyword arguments for ``Smtp2goClient``/``AsyncSmtp2goClient`` (besides the key)."""
+        kwargs: dict[str, Any] = {
+            "region": self.region,
+            "base_url": self.base_url,
+            "subaccount_id": self.subaccount_id,
+            "retry": self.retry_policy(**retry_changes),
+        }
+        if self.timeout is not None:
+            kwargs["timeout"] = self.timeout
+        return kwargs
+
+
+class Smtp2goHook(BaseHook):
+    """Interact with SMTP2GO through a ``smtp2go`` connection.
+
+    >>> hook = Smtp2goHook()                                    # doctest: +SKIP
+    >>> result = hook.send_email(Email(sender=hook.default_sender, to="ops@example.com",
+    ...                                subject="Hi", text_body="Hello"))  # doctest: +SKIP
+    >>> result.email_id                                         # doctest: +SKIP
+
+    :param smtp2go_conn_id: the connection to use (``smtp2go_default`` by default).
+    :param retry_ambiguous_sends: retry a send whose outcome is unknown (a 5xx or read timeout
+        after the request left). Off by default: SMTP2GO may already have accepted the email.
+    """
+
+    conn_name_attr = "smtp2go_conn_id"
+    default_conn_name = "smtp2go_default"
+    conn_type = CONNECTION_TYPE
+    hook_name = "SMTP2GO"
+
+    def __init__(
+        self, smtp2go_conn_id: str = default_conn_name, *, retry_ambiguous_sends: bool = False, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.smtp2go_conn_id = smtp2go_conn_id
+        self.retry_ambiguous_sends = retry_ambiguous_sends
+        self._settings: Smtp2goConnectionSettings | None = None
+        self._client: Smtp2goClient | None = None
+
+    # -- connection --------------------------------------------------------------------------
+    def get_settings(self) -> Smtp2goConnectionSettings:
+        """The parsed connection (looked up once per hook)."""
+        if self._settings is None:
+            conn = self.get_connection(self.smtp2go_conn_id)
+            settings = Smtp2goConnectionSettings.from_connection(
+                self.smtp2go_conn_id, conn.password, dict(conn.extra_dejson)
+            )
+            mask_secret(settings.api_key)
+            self._settings = settings
+        return self._settings
+
+    async def aget_settings(self) -> Smtp2goConnectionSettings:
+        """The parsed connection, fetched with async connection access only (triggerer-safe).
+
+        The Task SDK masks the password of every connection it fetches; the sync
+        ``mask_secret`` call is skipped here because it can block the event loop.
+        """
+        conn = await get_async_connection(self.smtp2go_conn_id)
+        extra = await async_connection_extra(conn)
+        return Smtp2goConnectionSettings.from_connection(self.smtp2go_conn_id, conn.password, extra)
+
+    @property
+    def default_sender(self) -> str | None:
+        """The connection's ``sender`` extra (``None`` when unset)."""
+        return self.get_settings().sender
+
+    # -- clients -----------------------------------------------------------------------------
+    def get_client(self) -> Smtp2goClient:
+        """A ``Smtp2goClient`` for this connection, created once per hook and reused."""
+        if self._client is None:
+            from airflow_provider_smtp2go.client import Smtp2goClient
+
+            settings = self.get_settings()
+            self._client = Smtp2goClient(settings.api_key, **self._client_kwargs(settings))
+        return self._client
+
+    def get_conn(self) -> Smtp2goClient:
+        """``BaseHook`` convention: same as ``get_client()``."""
+        return self.get_client()
+
+    async def aget_client(self) -> AsyncSmtp2goClient:
+        """A new ``AsyncSmtp2goClient``; close it (``async with``) when done.
+
+        >>> async with await Smtp2goHook().aget_client() as client:  # doctest: +SKIP
+        ...     page = await client.search_activity(search_email_id=email_id)
+        """
+        from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
+
+        settings = await self.aget_settings()
+        return AsyncSmtp2goClient(settings.api_key, **self._client_kwargs(settings))
+
+    def _client_kwargs(self, settings: Smtp2goConnectionSettings) -> dict[str, Any]:
+        kwargs = settings.client_kwargs(retry_ambiguous_sends=self.retry_ambiguous_sends)
+        # Poke-mode sensors on workers share the account budget with the triggerers.
+        kwargs["activity_requests_per_minute"] = max(1, int(process_requests_per_minute()))
+        return kwargs
+
+    def close(self) -> None:
+        """Release pooled HTTP connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- sending -----------------------------------------------------------------------------
+    def send_email(self, email: Email) -> SendResult:
+        """Send one email; raises a ``Smtp2goError`` subclass unless SMTP2GO accepted it."""
+        return self.get_client().send(email)
+
+    async def asend_email(self, email: Email) -> SendResult:
+        """Async twin of ``send_email`` (own short-lived client, async connection access)."""
+        async with await self.aget_client() as client:
+            return await client.send(email)
+
+    # -- connection test and form ------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the key with ``/api_keys/permissions``: read-only, sends no email."""
+        from airflow_provider_smtp2go.client import Smtp2goAuthError, Smtp2goError
+
+        try:
+            client = self.get_client()
+            permissions = client.api_key_permissions()
+        except Smtp2goAuthError as exc:
+            return False, f"SMTP2GO rejected the API key: {exc}"
+        except Smtp2goError as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        can_send = any(p.strip("/") in ("email/send", "email/mime") for p in permissions)
+        where = client.base_url
+        if not can_send:
+            return True, f"Connected to {where}, but this API key may not send email (permissions: {permissions})"
+        return True, f"Connected to {where}; the API key may call {len(permissions)} endpoints"
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Connection form layout for Airflow < 3.2 (same as ``ui-field-behaviour`` in provider info)."""
+        behaviour = _connection_type_info()["ui-field-behaviour"]
+        return {
+            "hidden_fields": list(behaviour["hidden-fields"]),
+            "relabeling": dict(behaviour["relabeling"]),
+            "placeholders": dict(behaviour["placeholders"]),
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields for the connection form of Airflow < 3.2 (same as ``conn-fields``)."""
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import IntegerField, PasswordField, StringField
+        from wtforms.validators import NumberRange, Optional
+
+        widgets: dict[str, Any] = {}
+        for name, spec in _connection_type_info()["conn-fields"].items():
+            schema = spec.get("schema", {})
+            types = schema.get("type", "string")
+            types = [types] if isinstance(types, str) else list(types)
+            label = lazy_gettext(spec["label"])
+            description = spec.get("description", "")
+            if schema.get("format") == "password":
+                widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=description)
+            elif "integer" in types:
+                validators = [Optional(), NumberRange(min=schema.get("minimum"))]
+                widgets[name] = IntegerField(
+                    label, validators=validators, widget=BS3TextFieldWidget(), description=description
+                )
+            else:
+                # Numbers use a text field: wtforms' IntegerField would refuse "2.5" seconds.
+                widgets[name] = StringField(
+                    label, validators=[Optional()], widget=BS3TextFieldWidget(), description=description
+                )
+        return widgets
+
+
+AMBIGUOUS_SEND_HELP = (
+    "SMTP2GO may or may not have accepted this email (the request left, no usable answer came back), "
+    "so it was not retried and this task will not be retried automatically. Before clearing the task, "
+    "check SMTP2GO's activity for it: the dashboard's Activity page, or "
+    "Smtp2goHook().get_client().search_activity(search_recipient=..., search_subject=..., start_date=...). "
+    "To let Airflow resend such emails anyway, set retry_ambiguous_sends=True."
+)
+
+
+def airflow_error(exc: Exception) -> Exception:
+    """The Airflow exception a task should raise for a client error.
+
+    * permanent (bad input, bad key, rejected email, other 4xx) -> ``AirflowFailException``:
+      retrying cannot help and error responses count towards SMTP2GO's IP ban;
+    * ambiguous send -> ``AirflowFailException`` explaining how to check before resending;
+    * anything else (rate limit or 5xx after the client's own retries, connection failure)
+      -> ``AirflowException``, so the task's Airflow retries apply.
+
+    Messages keep the original text (which never contains the API key).
+    """
+    from airflow_provider_smtp2go._compat import AirflowException, AirflowFailException
+    from airflow_provider_smtp2go.client import Smtp2goAmbiguousSendError, is_permanent
+
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, Smtp2goAmbiguousSendError):
+        return AirflowFailException(f"{message}\n{AMBIGUOUS_SEND_HELP}")
+    if is_permanent(exc):
+        return AirflowFailException(message)
+    return AirflowException(message)

@@ -1,0 +1,306 @@
+"""``Smtp2goActivitySensor``: wait until SMTP2GO reports what happened to your email.
+
+Typical use, after ``Smtp2goSendEmailOperator`` (its XCom is ``{"email_id": ..., ...}``)::
+
+    opened = Smtp2goActivitySensor(
+        task_id="wait_opened",
+        email_ids=send.output,                 # or "{{ ti.xcom_pull('send')['email_id'] }}"
+        event_types=["opened"],                # satisfied by any of these per email
+        match="all",                           # every id ("any": the first one is enough)
+        # failure_event_types default: hard-bounced, rejected, spam -> fail fast
+        deferrable=True,                       # poke once, then wait in the triggerer
+    )
+
+Poke and reschedule modes poll from the worker; deferrable mode hands the wait to
+:class:`~airflow_provider_smtp2go.triggers.smtp2go.Smtp2goActivityTrigger`, where every waiting
+task of the same account shares one poll per interval. ``timeout`` and ``soft_fail`` keep their
+meaning in every mode (a failure event with ``soft_fail=True`` skips the task).
+
+The all/any switch is called ``match`` because ``mode`` already means poke/reschedule.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow_provider_smtp2go._compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSkipException,
+    BaseSensorOperator,
+    Context,
+    PokeReturnValue,
+    conf,
+)
+from airflow_provider_smtp2go.activity_watch.conditions import (
+    DEFAULT_EVENT_TYPES,
+    DEFAULT_HISTORY_DAYS,
+    WaitCondition,
+    check_window,
+    evaluate,
+    parse_since,
+)
+from airflow_provider_smtp2go.activity_watch.queries import DEFAULT_CHUNK_SIZE, poll_condition
+from airflow_provider_smtp2go.client.errors import Smtp2goError, Smtp2goValidationError, is_permanent
+from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook
+from airflow_provider_smtp2go.triggers.smtp2go import DEFAULT_MAX_CONSECUTIVE_FAILURES, Smtp2goActivityTrigger
+
+#: Keys of the XCom value, identical in poke, reschedule and deferrable modes.
+XCOM_KEYS = ("status", "events", "email_ids", "pending_email_ids", "message")
+
+
+def _is_static(value: Any) -> bool:
+    """True when ``value`` is known at parse time (no Jinja, no XComArg)."""
+    if value is None or isinstance(value, (datetime, int, float)):
+        return True
+    if isinstance(value, str):
+        return "{{" not in value and "{%" not in value
+    if isinstance(value, (list, tuple)):
+        return all(_is_static(v) for v in value)
+    if isinstance(value, dict):
+        return all(_is_static(v) for v in value.values())
+    return False
+
+
+def _coerce_rendered(value: Any) -> Any:
+    """A list rendered to text by Jinja (``"['a', 'b']"``) back into a list."""
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+        text = value.strip()
+        try:
+            return json.loads(text)
+        except ValueError:
+            try:
+                return ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                return value
+    return value
+
+
+class Smtp2goActivitySensor(BaseSensorOperator):
+    """Wait for activity events (delivered, opened, clicked, bounced...) on SMTP2GO emails.
+
+    >>> Smtp2goActivitySensor(task_id="wait", email_ids="1u0SwL-B9zBpi9ffUq-JAB2",
+    ...                       event_types=["opened"], deferrable=True)  # doctest: +SKIP
+
+    :param email_ids: one id, a list, ``"a,b"``, or the send operator's XCom dict(s) (templated).
+    :param search_recipient: instead of ids, wait for an email whose recipient contains this.
+    :param search_sender: ... whose sender contains this.
+    :param search_subject: ... whose subject contains this.
+    :param event_types: events that satisfy the wait for an email (any of them); default delivered.
+    :param failure_event_types: events that fail the task at once, naming the email and the
+        event; default hard-bounced, rejected and spam (minus any type in ``event_types``).
+    :param match: ``"all"`` (every id must succeed) or ``"any"`` (one is enough).
+    :param since: only events at or after this aware datetime (ISO string or datetime;
+        templated). Default: the whole history for ids; the DAG run's start for a search.
+    :param history_days: how much activity history the account keeps (30 on paid plans, 5 on
+        free, more with the add-on); ``since`` further back is refused. Default from
+        ``[smtp2go] activity_history_days`` or 30.
+    :param smtp2go_conn_id: the connection to use.
+    :param deferrable: poke once, then wait in the triggerer (default
+        ``[operators] default_deferrable``).
+    :param max_consecutive_failures: failed polls in a row (API errors) tolerated before the
+        task fails; permanent errors (bad key, bad request) fail at once.
+    :param chunk_size: email ids per ``/activity/search`` request.
+
+    ``poke_interval`` defaults to 60 s: one sensor then uses one request per minute out of the
+    account's 60; deferred sensors share their polls.
+    """
+
+    template_fields: Sequence[str] = (
+        "email_ids",
+        "search_recipient",
+        "search_sender",
+        "search_subject",
+        "event_types",
+        "failure_event_types",
+        "match",
+        "since",
+        "smtp2go_conn_id",
+    )
+    ui_color = "#d6eaf8"
+
+    def __init__(
+        self,
+        *,
+        email_ids: Any = None,
+        search_recipient: str | None = None,
+        search_sender: str | None = None,
+        search_subject: str | None = None,
+        event_types: str | Iterable[str] = DEFAULT_EVENT_TYPES,
+        failure_event_types: str | Iterable[str] | None = None,
+        match: str = "all",
+        since: datetime | str | None = None,
+        history_days: float | None = None,
+        smtp2go_conn_id: str = Smtp2goHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        poke_interval: float | timedelta = 60,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        self.email_ids = email_ids
+        self.search_recipient = search_recipient
+        self.search_sender = search_sender
+        self.search_subject = search_subject
+        self.event_types = event_types if isinstance(event_types, str) else list(event_types)
+        self.failure_event_types = (
+            failure_event_types
+            if failure_event_types is None or isinstance(failure_event_types, str)
+            else list(failure_event_types)
+        )
+        self.match = match
+        self.since = since
+        self.history_days = float(
+            history_days
+            if history_days is not None
+            else conf.getfloat("smtp2go", "activity_history_days", fallback=DEFAULT_HISTORY_DAYS)
+        )
+        self.smtp2go_conn_id = smtp2go_conn_id
+        self.deferrable = deferrable
+        if max_consecutive_failures < 1:
+            raise ValueError("max_consecutive_failures must be >= 1")
+        self.max_consecutive_failures = max_consecutive_failures
+        self.chunk_size = chunk_size
+        self._condition: WaitCondition | None = None
+        self._poke_failures = 0
+        self._hook: Smtp2goHook | None = None
+        self._validate_static()
+
+    # -- validation ---------------------------------------------------------------------------
+    def _validate_static(self) -> None:
+        """Catch bad literals at DAG parse time; templated values are checked at task start."""
+        fields = (
+            self.email_ids,
+            self.search_recipient,
+            self.search_sender,
+            self.search_subject,
+            self.event_types,
+            self.failure_event_types,
+            self.match,
+        )
+        if all(_is_static(v) for v in fields):
+            self._make_condition(since=None)
+        if _is_static(self.since):
+            since = parse_since(self.since)
+            check_window(since, now=datetime.now(timezone.utc), history_days=self.history_days)
+
+    def _make_condition(self, since: datetime | str | None) -> WaitCondition:
+        return WaitCondition.create(
+            email_ids=_coerce_rendered(self.email_ids),
+            search_recipient=self.search_recipient or None,
+            search_sender=self.search_sender or None,
+            search_subject=self.search_subject or None,
+            event_types=self.event_types,
+            failure_event_types=self.failure_event_types,
+            match=self.match,
+            since=since,
+        )
+
+    def _resolve_condition(self, context: Context) -> WaitCondition:
+        """The rendered, validated condition; bad input fails the task without retries."""
+        try:
+            since = parse_since(self.since)
+            condition = self._make_condition(since)
+            if since is None and condition.is_search:
+                # A search would otherwise match last week's emails: start at this DAG run.
+                dag_run = context.get("dag_run")
+                started = getattr(dag_run, "start_date", None) if dag_run is not None else None
+                since = started if isinstance(started, datetime) else datetime.now(timezone.utc)
+                condition = self._make_condition(since.astimezone(timezone.utc))
+            check_window(condition.since, now=datetime.now(timezone.utc), history_days=self.history_days)
+        except Smtp2goValidationError as exc:
+            raise AirflowFailException(f"{self.task_id}: invalid activity wait: {exc}") from None
+        return condition
+
+    @property
+    def hook(self) -> Smtp2goHook:
+        if self._hook is None:
+            self._hook = Smtp2goHook(smtp2go_conn_id=self.smtp2go_conn_id)
+        return self._hook
+
+    # -- execution ----------------------------------------------------------------------------
+    def execute(self, context: Context) -> Any:
+        self._condition = self._resolve_condition(context)
+        self.log.info("Waiting for %s", self._condition.describe())
+        if not self.deferrable:
+            return super().execute(context)
+        try:
+            first = self.poke(context)
+        except AirflowFailException as exc:
+            if self.soft_fail:
+                raise AirflowSkipException(f"Skipping due to soft_fail: {exc}") from exc
+            raise
+        if first:
+            return first.xcom_value if isinstance(first, PokeReturnValue) else None
+        self.defer(
+            trigger=Smtp2goActivityTrigger(
+                **self._condition.to_dict(),
+                smtp2go_conn_id=self.smtp2go_conn_id,
+                poll_interval=self._poke_seconds(),
+                max_consecutive_failures=self.max_consecutive_failures,
+                history_days=self.history_days,
+                chunk_size=self.chunk_size,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self._timeout_seconds()),
+        )
+
+    def _poke_seconds(self) -> float:
+        value: Any = self.poke_interval
+        return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+    def _timeout_seconds(self) -> float:
+        value: Any = self.timeout
+        return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        condition = self._condition or self._resolve_condition(context)
+        self._condition = condition
+        try:
+            events = poll_condition(
+                self.hook.get_client(),
+                condition,
+                now=datetime.now(timezone.utc),
+                history_days=self.history_days,
+                chunk_size=self.chunk_size,
+            )
+        except Smtp2goError as exc:
+            if is_permanent(exc):
+                raise AirflowFailException(f"SMTP2GO refused the activity search: {exc}") from exc
+            self._poke_failures += 1
+            if self._poke_failures >= self.max_consecutive_failures:
+                raise AirflowException(
+                    f"SMTP2GO activity polling failed {self._poke_failures} times in a row; last error: {exc}"
+                ) from exc
+            self.log.warning(
+                "SMTP2GO activity poll failed (%d/%d): %s", self._poke_failures, self.max_consecutive_failures, exc
+            )
+            return False
+        self._poke_failures = 0
+        outcome = evaluate(condition, events)
+        if outcome.status == "failed":
+            raise AirflowFailException(outcome.message)
+        if outcome.status == "satisfied":
+            self.log.info("%s", outcome.message)
+            payload = outcome.to_payload()
+            return PokeReturnValue(is_done=True, xcom_value={k: payload[k] for k in XCOM_KEYS})
+        self.log.info("%s", outcome.message)
+        return False
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
+        """Resume after the trigger: return the events (XCom) or fail with the trigger's message."""
+        if not event:
+            raise AirflowException(f"{self.task_id}: the SMTP2GO activity trigger ended without an event")
+        status = event.get("status")
+        message = str(event.get("message") or "")
+        if status == "success":
+            self.log.info("%s (after %s poll(s) in the triggerer)", message, event.get("polls"))
+            return {k: event.get(k) for k in XCOM_KEYS}
+        if status == "failed" or event.get("permanent"):
+            raise AirflowFailException(message)
+        raise AirflowException(message or f"SMTP2GO activity trigger failed: {event!r}")

@@ -1,0 +1,311 @@
+"""Triggers that wait for SMTP2GO activity in the triggerer.
+
+* :class:`Smtp2goActivityTrigger` — what a deferred ``Smtp2goActivitySensor`` waits on. Every
+  instance on the same account subscribes to one shared poller
+  (:mod:`airflow_provider_smtp2go.activity_watch.poller`), so 200 deferred sensors cost one
+  ``/activity/search`` per chunk of 100 email ids per interval, not 200.
+* :class:`Smtp2goActivityEventTrigger` — an Airflow 3 ``BaseEventTrigger`` for an
+  ``AssetWatcher``: it fires for each new activity event (say, a hard bounce) and so starts a
+  DAG run per event. On Airflow 3.3 sibling watchers with the same filters share one poll
+  loop through the triggerer's shared streams. On Airflow 2.x it cannot be used (no asset
+  watchers); importing it still works.
+
+Both use async connection access only and never poll without sleeping first.
+
+Budget: ``[smtp2go] activity_requests_per_minute`` (env
+``AIRFLOW__SMTP2GO__ACTIVITY_REQUESTS_PER_MINUTE``, default 60) is this triggerer process's
+share of the account's 60 requests/minute; with N triggerers give each ``60 / N``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Hashable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from airflow_provider_smtp2go._compat import BaseEventTrigger, BaseTrigger, TriggerEvent
+from airflow_provider_smtp2go.activity_watch.conditions import (
+    DEFAULT_EVENT_TYPES,
+    DEFAULT_HISTORY_DAYS,
+    WaitCondition,
+    evaluate,
+)
+from airflow_provider_smtp2go.activity_watch.poller import account_key, shared_pollers
+from airflow_provider_smtp2go.activity_watch.queries import DEFAULT_CHUNK_SIZE
+from airflow_provider_smtp2go.client.activity import parse_event_types
+from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
+from airflow_provider_smtp2go.client.errors import Smtp2goError, is_permanent
+from airflow_provider_smtp2go.client.regions import resolve_base_url
+from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook, process_requests_per_minute
+
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 5
+
+
+def _event(payload: dict[str, Any]) -> TriggerEvent:
+    return TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+
+def _error_payload(message: str, exc: BaseException | None, polls: int) -> dict[str, Any]:
+    return {
+        "status": "error",
+        "message": message,
+        "error_type": type(exc).__name__ if exc is not None else None,
+        "permanent": bool(exc is not None and is_permanent(exc)),
+        "polls": polls,
+    }
+
+
+class Smtp2goActivityTrigger(BaseTrigger):
+    """Wait until activity settles a :class:`~airflow_provider_smtp2go.activity_watch.WaitCondition`.
+
+    Yields exactly one ``TriggerEvent`` whose payload carries everything ``execute_complete``
+    needs: ``status`` (``success`` / ``failed`` / ``error``), ``message``, the matching
+    ``events``, ``email_ids``, ``pending_email_ids``, ``failure_event`` (when failed) and the
+    number of ``polls``.
+
+    >>> trigger = Smtp2goActivityTrigger(email_ids=["1u0SwL-B9zBpi9ffUq-JAB2"], event_types=["opened"])
+    >>> trigger.serialize()[0]
+    'airflow_provider_smtp2go.triggers.smtp2go.Smtp2goActivityTrigger'
+
+    :param poll_interval: seconds between polls (the shared poller may stretch it to stay
+        within the budget).
+    :param max_consecutive_failures: failed polls in a row (API errors, 429s) before the
+        trigger gives up with an ``error`` event; a permanent error (bad key) ends it at once.
+    """
+
+    def __init__(
+        self,
+        *,
+        email_ids: list[str] | None = None,
+        search_recipient: str | None = None,
+        search_sender: str | None = None,
+        search_subject: str | None = None,
+        event_types: list[str] | tuple[str, ...] = DEFAULT_EVENT_TYPES,
+        failure_event_types: list[str] | tuple[str, ...] | None = None,
+        match: str = "all",
+        since: str | datetime | None = None,
+        smtp2go_conn_id: str = "smtp2go_default",
+        poll_interval: float = 60.0,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        history_days: float = DEFAULT_HISTORY_DAYS,
+        requests_per_minute: float | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.condition = WaitCondition.create(
+            email_ids=email_ids or None,
+            search_recipient=search_recipient,
+            search_sender=search_sender,
+            search_subject=search_subject,
+            event_types=event_types,
+            failure_event_types=failure_event_types,
+            match=match,
+            since=since,
+        )
+        if poll_interval <= 0:
+            raise ValueError("poll_interval must be > 0")
+        if max_consecutive_failures < 1:
+            raise ValueError("max_consecutive_failures must be >= 1")
+        self.smtp2go_conn_id = smtp2go_conn_id
+        self.poll_interval = float(poll_interval)
+        self.max_consecutive_failures = int(max_consecutive_failures)
+        self.history_days = float(history_days)
+        self.requests_per_minute = float(requests_per_minute) if requests_per_minute else None
+        self.chunk_size = int(chunk_size)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                **self.condition.to_dict(),
+                "smtp2go_conn_id": self.smtp2go_conn_id,
+                "poll_interval": self.poll_interval,
+                "max_consecutive_failures": self.max_consecutive_failures,
+                "history_days": self.history_days,
+                "requests_per_minute": self.requests_per_minute,
+                "chunk_size": self.chunk_size,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        polls = 0
+        try:
+            settings = await Smtp2goHook(smtp2go_conn_id=self.smtp2go_conn_id).aget_settings()
+            account = account_key(
+                settings.api_key, resolve_base_url(settings.region, settings.base_url), settings.subaccount_id
+            )
+        except Exception as exc:
+            yield _event(_error_payload(f"cannot use connection {self.smtp2go_conn_id!r}: {exc}", exc, polls))
+            return
+        watch = shared_pollers.watch(
+            self.condition,
+            account=account,
+            client_factory=lambda: AsyncSmtp2goClient(settings.api_key, **settings.client_kwargs()),
+            poll_interval=self.poll_interval,
+            requests_per_minute=process_requests_per_minute(self.requests_per_minute),
+            chunk_size=self.chunk_size,
+            history_days=self.history_days,
+        )
+        failures = 0
+        with watch:
+            while True:
+                result = await watch.next()
+                polls += 1
+                if result.error is not None:
+                    event = self._on_failure(result.error, failures + 1, polls, result.retry_in)
+                    if event is not None:
+                        yield event
+                        return
+                    failures += 1
+                    continue
+                failures = 0
+                outcome = evaluate(self.condition, result.events)
+                if outcome.done:
+                    self.log.info("SMTP2GO activity: %s", outcome.message)
+                    yield _event({**outcome.to_payload(), "polls": polls})
+                    return
+                self.log.debug("SMTP2GO activity poll %d: %s", polls, outcome.message)
+
+    def _on_failure(self, exc: Smtp2goError, failures: int, polls: int, retry_in: float) -> TriggerEvent | None:
+        if is_permanent(exc):
+            return _event(_error_payload(f"SMTP2GO refused the activity search: {exc}", exc, polls))
+        if failures >= self.max_consecutive_failures:
+            return _event(
+                _error_payload(
+                    f"SMTP2GO activity polling failed {failures} times in a row; last error: {exc}", exc, polls
+                )
+            )
+        self.log.warning(
+            "SMTP2GO activity poll failed (%d/%d): %s%s",
+            failures,
+            self.max_consecutive_failures,
+            exc,
+            f"; every waiter pauses {retry_in:.0f} s" if retry_in else "",
+        )
+        return None
+
+
+def _event_identity(event: dict[str, Any]) -> str:
+    return "|".join(str(event.get(k) or "") for k in ("email_id", "event", "date", "recipient"))
+
+
+class Smtp2goActivityEventTrigger(BaseEventTrigger):
+    """Fire once per new SMTP2GO activity event, for an ``AssetWatcher`` (Airflow 3+).
+
+    >>> from airflow.sdk import Asset, AssetWatcher  # doctest: +SKIP
+    >>> bounces = Asset("smtp2go://bounces", watchers=[AssetWatcher(
+    ...     name="hard_bounces", trigger=Smtp2goActivityEventTrigger(event_types=["hard-bounced"]))])
+
+    Each ``TriggerEvent`` payload is one activity event (``email_id``, ``event``, ``date``,
+    ``recipient``, ``smtp_response``...), available to the DAG run as the asset event's extra.
+    Only events dated after the watcher started are reported (no replay of history); events
+    reported late by SMTP2GO are still caught for ``lookback`` seconds, and each fires once.
+
+    :param event_types: the events to fire on (default ``["hard-bounced"]``).
+    :param search_recipient, search_sender, search_subject: narrow the watch (substring match).
+    :param poll_interval: seconds between polls (shared by siblings with the same filters).
+    :param lookback: how far back each poll looks, to catch events SMTP2GO reports late.
+    """
+
+    def __init__(
+        self,
+        *,
+        event_types: list[str] | tuple[str, ...] = ("hard-bounced",),
+        search_recipient: str | None = None,
+        search_sender: str | None = None,
+        search_subject: str | None = None,
+        smtp2go_conn_id: str = "smtp2go_default",
+        poll_interval: float = 60.0,
+        lookback: float = 900.0,
+        max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.event_types = parse_event_types(event_types)
+        if not self.event_types:
+            raise ValueError("event_types: name at least one event type to watch for")
+        if poll_interval <= 0 or lookback <= 0:
+            raise ValueError("poll_interval and lookback must be > 0")
+        self.search_recipient = search_recipient or None
+        self.search_sender = search_sender or None
+        self.search_subject = search_subject or None
+        self.smtp2go_conn_id = smtp2go_conn_id
+        self.poll_interval = float(poll_interval)
+        self.lookback = float(lookback)
+        self.max_consecutive_failures = int(max_consecutive_failures)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "event_types": list(self.event_types),
+                "search_recipient": self.search_recipient,
+                "search_sender": self.search_sender,
+                "search_subject": self.search_subject,
+                "smtp2go_conn_id": self.smtp2go_conn_id,
+                "poll_interval": self.poll_interval,
+                "lookback": self.lookback,
+                "max_consecutive_failures": self.max_consecutive_failures,
+            },
+        )
+
+    def shared_stream_key(self) -> Hashable | None:
+        """Watchers with the same connection, filters and cadence share one poll (Airflow 3.3+)."""
+        _, kwargs = self.serialize()
+        return ("smtp2go-activity", *(str(kwargs[k]) for k in sorted(kwargs)))
+
+    @classmethod
+    async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
+        """Poll forever; yield each new activity event (a dict) once. Raises after too many failures."""
+        watcher = cls(**kwargs)
+        client = await Smtp2goHook(smtp2go_conn_id=watcher.smtp2go_conn_id).aget_client()
+        started = datetime.now(timezone.utc)
+        seen: OrderedDict[str, float] = OrderedDict()
+        failures = 0
+        try:
+            while True:
+                await asyncio.sleep(watcher.poll_interval)
+                since = max(started, datetime.now(timezone.utc) - timedelta(seconds=watcher.lookback))
+                try:
+                    fresh = [
+                        event.to_dict()
+                        async for event in client.iter_activity(
+                            max_pages=10,
+                            start_date=since,
+                            event_types=watcher.event_types,
+                            search_recipient=watcher.search_recipient,
+                            search_sender=watcher.search_sender,
+                            search_subject=watcher.search_subject,
+                            limit=1000,
+                        )
+                    ]
+                except Smtp2goError as exc:
+                    failures += 1
+                    if is_permanent(exc) or failures >= watcher.max_consecutive_failures:
+                        raise
+                    continue
+                failures = 0
+                now = time.monotonic()
+                for event in reversed(fresh):  # oldest first
+                    identity = _event_identity(event)
+                    if identity in seen:
+                        continue
+                    seen[identity] = now
+                    yield event
+                # Forget identities older than the lookback: those events can no longer be returned.
+                while seen and next(iter(seen.values())) < now - watcher.lookback - watcher.poll_interval:
+                    seen.popitem(last=False)
+        finally:
+            await client.aclose()
+
+    async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
+        async for event in shared_stream:
+            if event.get("event") in self.event_types:
+                yield _event(event)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """The standalone path (no shared-stream manager, e.g. Airflow 3.0-3.2)."""
+        async for event in self.filter_shared_stream(type(self).open_shared_stream(self.serialize()[1])):
+            yield event

@@ -1,0 +1,27 @@
+"""A bulk send whose first try ends with rows of unknown fate: the Airflow retry must not resend them."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+try:
+    from airflow.sdk import DAG
+except ImportError:
+    from airflow import DAG
+
+from airflow_provider_smtp2go.operators.bulk import Smtp2goBulkSendOperator
+
+with DAG("smtp2go_test_bulk_retry", schedule=None, start_date=datetime(2025, 1, 1), catchup=False) as dag:
+    Smtp2goBulkSendOperator(
+        task_id="bulk",
+        rows=[{"email": f"r{i}@example.com", "n": i} for i in range(30)],
+        subject="Notice {{ n }}",
+        text_body="Row {{ n }}",
+        concurrency=4,
+        retries=1,
+        retry_delay=timedelta(seconds=0),
+        reconcile_settle_seconds=0,
+        progress_store=os.environ.get("BULK_TEST_PROGRESS_STORE", "auto"),  # type: ignore[arg-type]
+        ledger_path=os.environ.get("BULK_TEST_LEDGER_PATH") or None,
+    )

@@ -1,0 +1,131 @@
+"""``Smtp2goActivitySensor`` without a metadata DB: parse-time validation, deferral, resuming."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from airflow_provider_smtp2go._compat import AirflowException, AirflowFailException
+from airflow_provider_smtp2go.client import Email, Smtp2goClient, Smtp2goValidationError
+from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
+from airflow_provider_smtp2go.sensors.smtp2go import Smtp2goActivitySensor
+from airflow_provider_smtp2go.triggers.smtp2go import Smtp2goActivityTrigger
+
+try:
+    from airflow.sdk.exceptions import TaskDeferred
+except ImportError:  # Airflow 2
+    from airflow.exceptions import TaskDeferred
+
+
+@pytest.fixture
+def sb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Smtp2goSandbox]:
+    with Smtp2goSandbox() as sandbox:
+        conn = {"conn_type": "smtp2go", "password": sandbox.api_key, "extra": {"base_url": sandbox.base_url}}
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP2GO_DEFAULT", json.dumps(conn))
+        yield sandbox
+
+
+def send(sb: Smtp2goSandbox, to: str) -> str:
+    with Smtp2goClient(sb.api_key, base_url=sb.base_url) as client:
+        return client.send(Email(sender="ops@example.com", to=[to], subject="Hi", text_body="Hello")).email_id
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "text"),
+    [
+        ({"email_ids": [], "event_types": ["opened"]}, "empty"),
+        ({"email_ids": "x1", "event_types": ["openned"]}, "unknown event type 'openned'"),
+        ({"email_ids": "x1", "since": datetime(2026, 11, 1)}, "timezone-aware"),
+        ({"email_ids": "x1", "since": datetime.now(timezone.utc) - timedelta(days=45)}, "more than 30 days"),
+        ({"email_ids": "x1", "match": "most"}, "'all' or 'any'"),
+    ],
+)
+def test_bad_literals_fail_at_dag_parse(kwargs: dict[str, Any], text: str) -> None:
+    with pytest.raises(Smtp2goValidationError, match=text):
+        Smtp2goActivitySensor(task_id="wait", **kwargs)
+
+
+def test_templated_values_are_checked_at_task_start(sb: Smtp2goSandbox) -> None:
+    sensor = Smtp2goActivitySensor(task_id="wait", email_ids="{{ params.ids }}", since="{{ params.since }}")
+    sensor.email_ids, sensor.since = "[]", None  # what rendering produced
+    with pytest.raises(AirflowFailException, match="empty"):
+        sensor.execute({})
+    sensor.email_ids, sensor.since = "['x1']", "2026-11-01T00:00:00"
+    with pytest.raises(AirflowFailException, match="timezone-aware"):
+        sensor.execute({})
+    assert sb.request_count("activity/search") == 0  # nothing was asked of SMTP2GO
+
+
+def test_history_window_is_configurable() -> None:
+    since = datetime.now(timezone.utc) - timedelta(days=45)
+    Smtp2goActivitySensor(task_id="wait", email_ids="x1", since=since, history_days=90)
+
+
+def test_deferrable_pokes_once_then_defers_with_everything_the_trigger_needs(sb: Smtp2goSandbox) -> None:
+    email_id = send(sb, "reader+open-30s@example.com")
+    sensor = Smtp2goActivitySensor(
+        task_id="wait",
+        email_ids={"email_id": email_id, "request_id": "r"},
+        event_types=["opened"],
+        deferrable=True,
+        poke_interval=75,
+        timeout=600,
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute({})
+    assert sb.request_count("activity/search") == 1  # the one poke on the worker
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, Smtp2goActivityTrigger)
+    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout == timedelta(seconds=600)
+    kwargs = trigger.serialize()[1]
+    assert kwargs["email_ids"] == [email_id]
+    assert kwargs["event_types"] == ["opened"]
+    assert kwargs["poll_interval"] == 75.0
+
+
+def test_deferrable_returns_at_once_when_already_satisfied(sb: Smtp2goSandbox) -> None:
+    email_id = send(sb, "reader@example.com")
+    sensor = Smtp2goActivitySensor(task_id="wait", email_ids=email_id, deferrable=True)
+    result = sensor.execute({})
+    assert result["status"] == "success"
+    assert [e["event"] for e in result["events"]] == ["delivered"]
+
+
+def test_poke_fails_fast_on_a_bounce_and_soft_fail_skips(sb: Smtp2goSandbox) -> None:
+    email_id = send(sb, "gone+hard-bounce@example.com")
+    sensor = Smtp2goActivitySensor(task_id="wait", email_ids=email_id, poke_interval=0.1)
+    with pytest.raises(
+        AirflowFailException, match=f"email {email_id} to gone\\+hard-bounce@example.com was hard-bounced"
+    ):
+        sensor.execute({})
+    try:
+        from airflow.sdk.exceptions import AirflowSkipException
+    except ImportError:
+        from airflow.exceptions import AirflowSkipException
+    soft = Smtp2goActivitySensor(task_id="wait", email_ids=email_id, deferrable=True, soft_fail=True)
+    with pytest.raises(AirflowSkipException):
+        soft.execute({})
+
+
+def test_execute_complete_reads_only_the_event_payload() -> None:
+    sensor = Smtp2goActivitySensor(task_id="wait", email_ids="x1", event_types=["opened"])
+    success = {
+        "status": "success",
+        "events": [{"email_id": "x1", "event": "opened"}],
+        "email_ids": ["x1"],
+        "pending_email_ids": [],
+        "message": "met",
+        "polls": 3,
+    }
+    assert sensor.execute_complete({}, success) == {k: v for k, v in success.items() if k != "polls"}
+    with pytest.raises(AirflowFailException, match="hard-bounced"):
+        sensor.execute_complete({}, {"status": "failed", "message": "email x1 was hard-bounced"})
+    with pytest.raises(AirflowException, match="5 times"):
+        sensor.execute_complete({}, {"status": "error", "message": "failed 5 times in a row", "permanent": False})
+    with pytest.raises(AirflowFailException):
+        sensor.execute_complete({}, {"status": "error", "message": "bad key", "permanent": True})

@@ -1,0 +1,100 @@
+"""The ``[email] email_backend``: every calling convention of Airflow 2.11 and 3.x."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_smtp2go._compat import AirflowFailException
+from airflow_provider_smtp2go.utils.emailer import send_email
+
+BACKEND = "airflow_provider_smtp2go.utils.emailer.send_email"
+TEST_DAGS = Path(__file__).resolve().parent / "dags"
+
+
+def test_airflow2_convention_joined_string_files_and_extras(smtp2go_conn, tmp_path: Path) -> None:
+    log_file = tmp_path / "error.log"
+    log_file.write_text("Traceback ...\n")
+    result = send_email(
+        "first@example.com, second@example.com; third@example.com",
+        "Airflow alert",
+        "<p>Task failed</p>",
+        files=[str(log_file)],
+        dryrun=False,
+        cc="copy@example.com",
+        bcc=["hidden@example.com"],
+        mime_subtype="mixed",
+        mime_charset="utf-8",
+        conn_id="smtp_default",  # Airflow's default [email] email_conn_id: means "not configured"
+        custom_headers={"X-Priority": 1},
+        from_email="Airflow <alerts@example.com>",
+        some_future_kwarg=True,
+    )
+    (message,) = smtp2go_conn.sandbox.messages()
+    assert result is not None and result["email_id"] == message.email_id
+    assert message.to == ["first@example.com", "second@example.com", "third@example.com"]
+    assert message.cc == ["copy@example.com"]
+    assert message.bcc == ["hidden@example.com"]
+    assert message.sender_address == "alerts@example.com"
+    assert message.subject == "Airflow alert"
+    assert message.html_body == "<p>Task failed</p>"
+    assert message.custom_headers.get("X-Priority") == "1"
+    assert [(a.filename, a.size) for a in message.attachments] == [("error.log", len("Traceback ...\n"))]
+
+
+def test_airflow3_legacy_notifier_convention(smtp2go_conn) -> None:
+    # _LegacyEmailBackendNotifier: backend(to, subject, html, conn_id=..., from_email=...)
+    send_email(["oncall@example.com"], "Task failed", "<p>x</p>", conn_id=None, from_email="airflow@airflow")
+    (message,) = smtp2go_conn.sandbox.messages()
+    assert message.to == ["oncall@example.com"]
+    # Airflow's placeholder sender gives way to the connection's configured sender.
+    assert message.sender_address == smtp2go_conn.extra["sender"]
+
+
+def test_named_smtp2go_connection_is_used(smtp2go_conn, monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = {**smtp2go_conn.extra, "sender": "team@example.com"}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TEAM_SMTP2GO",
+        json.dumps({"conn_type": "smtp2go", "password": smtp2go_conn.api_key, "extra": extra}),
+    )
+    send_email("a@example.com", "s", "<p>b</p>", conn_id="team_smtp2go")
+    assert smtp2go_conn.sandbox.messages()[0].sender_address == "team@example.com"
+
+
+def test_connection_of_another_type_falls_back_to_smtp2go_default(
+    smtp2go_conn, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_MY_SMTP", json.dumps({"conn_type": "smtp", "host": "mail.example.com"}))
+    with caplog.at_level("WARNING"):
+        send_email("a@example.com", "s", "<p>b</p>", conn_id="my_smtp")
+    assert len(smtp2go_conn.sandbox.messages()) == 1
+    assert "not smtp2go" in caplog.text
+
+
+def test_dryrun_validates_but_sends_nothing(smtp2go_conn) -> None:
+    assert send_email("a@example.com", "s", "<p>b</p>", dryrun=True) is None
+    with pytest.raises(AirflowFailException, match="to"):
+        send_email("not an address", "s", "<p>b</p>", dryrun=True)
+    assert smtp2go_conn.sandbox.request_count() == 0
+
+
+def test_failure_raises(smtp2go_conn) -> None:
+    smtp2go_conn.sandbox.inject_fault("email/send", status=400, count=1)
+    with pytest.raises(AirflowFailException):
+        send_email("a@example.com", "s", "<p>b</p>")
+
+
+def test_airflow_email_on_failure_goes_through_the_backend(
+    run_dag, smtp2go_conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__EMAIL__EMAIL_BACKEND", BACKEND)
+
+    result = run_dag(TEST_DAGS / "smtp2go_test_email_on_failure.py")
+
+    assert result.task_states == {"boom": "failed"}
+    (message,) = smtp2go_conn.sandbox.messages()
+    assert message.to == ["oncall@example.com"]
+    assert "boom" in message.subject
+    assert message.sender_address == smtp2go_conn.extra["sender"]

@@ -28,13 +28,12 @@ from airflow_provider_smtp2go.client.base import (
     BaseSmtp2goClient,
     Timeout,
 )
-from airflow_provider_smtp2go.client.errors import Smtp2goRateLimitError, Smtp2goTransportError
+from airflow_provider_smtp2go.client.errors import Smtp2goTransportError
 from airflow_provider_smtp2go.client.messages import DEFAULT_MAX_SIZE_BYTES, Email
 from airflow_provider_smtp2go.client.protocol import (
     ApiCall,
     ApiResult,
     SendResult,
-    interpret_response,
     parse_send_result,
     redact,
     transport_failure,
@@ -121,14 +120,7 @@ class AsyncSmtp2goClient(BaseSmtp2goClient):
             except httpx.HTTPError as exc:
                 error = transport_error(exc, call, self._secret)
             else:
-                try:
-                    return interpret_response(
-                        call, response.status_code, response.headers, response.content, secret=self._secret
-                    )
-                except Smtp2goRateLimitError as exc:
-                    if limiter is not None:
-                        limiter.block_for(exc.retry_after or self.retry_policy.rate_limit_backoff)
-                    raise
+                return self._judge(call, response.status_code, response.headers, response.content, limiter)
             raise error  # outside the except block: no chained httpx request (with the key header)
 
         return await acall_with_retry(self.retry_policy, call.endpoint, attempt)

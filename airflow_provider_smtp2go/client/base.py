@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
-from airflow_provider_smtp2go.client.errors import Smtp2goValidationError
+from airflow_provider_smtp2go.client.errors import Smtp2goRateLimitError, Smtp2goValidationError
 from airflow_provider_smtp2go.client.messages import DEFAULT_MAX_SIZE_BYTES
-from airflow_provider_smtp2go.client.protocol import ApiCall, HttpRequest, build_http_request
+from airflow_provider_smtp2go.client.protocol import (
+    ApiCall,
+    ApiResult,
+    HttpRequest,
+    build_http_request,
+    interpret_response,
+)
 from airflow_provider_smtp2go.client.ratelimit import SlidingWindowLimiter, key_fingerprint, shared_limiter
 from airflow_provider_smtp2go.client.regions import resolve_base_url
 from airflow_provider_smtp2go.client.retry import RetryPolicy
@@ -84,6 +90,22 @@ class BaseSmtp2goClient:
 
     def _limiter_for(self, call: ApiCall) -> SlidingWindowLimiter | None:
         return self._activity_limiter if call.is_rate_limited else None
+
+    def _judge(
+        self,
+        call: ApiCall,
+        status: int,
+        headers: Mapping[str, str],
+        content: bytes,
+        limiter: SlidingWindowLimiter | None,
+    ) -> ApiResult:
+        """Interpret an answer; after a 429 every user of the limiter backs off, not just this call."""
+        try:
+            return interpret_response(call, status, headers, content, secret=self.__api_key)
+        except Smtp2goRateLimitError as exc:
+            if limiter is not None:
+                limiter.block_for(exc.retry_after or self.retry_policy.rate_limit_backoff)
+            raise
 
     def _subaccounts(self, subaccounts: Iterable[str] | None) -> list[str] | None:
         if subaccounts is not None:

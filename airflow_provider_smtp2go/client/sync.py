@@ -30,13 +30,12 @@ from airflow_provider_smtp2go.client.base import (
     BaseSmtp2goClient,
     Timeout,
 )
-from airflow_provider_smtp2go.client.errors import Smtp2goRateLimitError, Smtp2goTransportError
+from airflow_provider_smtp2go.client.errors import Smtp2goTransportError
 from airflow_provider_smtp2go.client.messages import DEFAULT_MAX_SIZE_BYTES, Email
 from airflow_provider_smtp2go.client.protocol import (
     ApiCall,
     ApiResult,
     SendResult,
-    interpret_response,
     parse_send_result,
     redact,
     transport_failure,
@@ -135,14 +134,7 @@ class Smtp2goClient(BaseSmtp2goClient):
             except requests.RequestException as exc:
                 error = transport_error(exc, call, self._secret)
             else:
-                try:
-                    return interpret_response(
-                        call, response.status_code, response.headers, response.content, secret=self._secret
-                    )
-                except Smtp2goRateLimitError as exc:
-                    if limiter is not None:
-                        limiter.block_for(exc.retry_after or self.retry_policy.rate_limit_backoff)
-                    raise
+                return self._judge(call, response.status_code, response.headers, response.content, limiter)
             # Raised outside the except block so the chained requests exception, whose request
             # object carries the key header, does not travel with ours.
             raise error

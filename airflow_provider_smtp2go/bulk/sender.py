@@ -21,11 +21,12 @@
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -180,6 +181,9 @@ class BulkSender:
         )
         outcomes: list[SendOutcome] = []
         pending: set[Future[SendOutcome]] = set()
+        # Finished futures arrive on a queue: waiting on the whole pending set each time
+        # (concurrent.futures.wait) costs O(pending) per wake-up and showed up in profiles.
+        completed: queue.SimpleQueue[Future[SendOutcome]] = queue.SimpleQueue()
         source = iter(rows)
         exhausted = False
         last_flush = time.monotonic()
@@ -192,12 +196,16 @@ class BulkSender:
                     if chunk:
                         ledger.mark_pending({row.key: row.index for row in chunk})
                         last_flush = time.monotonic()
-                        pending.update(pool.submit(self.send_one, row) for row in chunk)
+                        for row in chunk:
+                            future = pool.submit(self.send_one, row)
+                            future.add_done_callback(completed.put)
+                            pending.add(future)
                     else:
                         exhausted = True
                 if exhausted and not pending:
                     break
-                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                done = _drain(completed, timeout=0.2)
+                pending.difference_update(done)
                 for future in done:
                     outcome = future.result()
                     outcomes.append(outcome)
@@ -229,3 +237,16 @@ class BulkSender:
             ledger.flush()
         progress.tick(force=True)
         return outcomes
+
+
+def _drain(completed: queue.SimpleQueue[Future[SendOutcome]], timeout: float) -> list[Future[SendOutcome]]:
+    """Wait up to ``timeout`` for one finished future, then take every other one already there."""
+    try:
+        done = [completed.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            done.append(completed.get_nowait())
+        except queue.Empty:
+            return done

@@ -132,3 +132,21 @@ def test_activity_page_parsing() -> None:
     event = page.events[0]
     assert event.date == datetime(2026, 11, 1, 10, tzinfo=timezone.utc)
     assert event.to_dict()["recipient"] == "a@x.org"
+
+
+def test_environment_proxy_settings_are_read_once_and_honoured(
+    monkeypatch: pytest.MonkeyPatch, fake_api_key: str
+) -> None:
+    from airflow_provider_smtp2go.client import Smtp2goClient
+
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.com:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp-ca.pem")
+    client = Smtp2goClient(fake_api_key, region="eu")
+    # Resolved at construction; requests no longer scans the environment on every call.
+    assert client._session.trust_env is False
+    assert client._session.proxies["https"] == "http://proxy.example.com:3128"
+    assert client._session.verify == "/etc/corp-ca.pem"
+    monkeypatch.setenv("NO_PROXY", "eu-api.smtp2go.com")
+    assert "https" not in Smtp2goClient(fake_api_key, region="eu")._session.proxies

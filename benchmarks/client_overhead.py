@@ -60,6 +60,10 @@ def main() -> None:
         body = json.dumps(email.to_payload(), separators=(",", ":")).encode()
         headers = {"X-Smtp2go-Api-Key": api_key, "Content-Type": "application/json"}
         session = requests.Session()
+        # The same session without the per-request environment scan (proxies, CA bundle,
+        # netrc) that the client also avoids: the strictest baseline.
+        lean = requests.Session()
+        lean.trust_env = False
         client = Smtp2goClient(api_key, base_url=base_url)
 
         def bare() -> object:
@@ -67,8 +71,14 @@ def main() -> None:
             response.raise_for_status()
             return response.json()
 
+        def bare_lean() -> object:
+            response = lean.post(f"{base_url}/email/send", data=body, headers=headers, timeout=(5, 30))
+            response.raise_for_status()
+            return response.json()
+
         cases: dict[str, Callable[[], object]] = {
             "bare requests.Session.post": bare,
+            "same, trust_env=False": bare_lean,
             "Smtp2goClient.send(email)": lambda: client.send(email),
             "Email(...) + Smtp2goClient.send": lambda: client.send(
                 Email(sender="bench@example.com", to=["ops@example.com"], subject="bench", text_body="hello " * 20)
@@ -89,6 +99,7 @@ def main() -> None:
             print(f"| {name:34} | {per_call * 1e6:8.0f} | {1 / per_call:8.0f} | {per_call / baseline:6.2f}x |")
         client.close()
         session.close()
+        lean.close()
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -193,7 +193,9 @@ def interpret_response(
 
     ``secret`` (the API key) is scrubbed from anything copied into an exception.
     """
-    payload = _redact_obj(_decode_json(body), secret)
+    payload = _decode_json(body)
+    if secret and secret.encode() in body:  # rare: walk the body only when the key is in it
+        payload = _redact_obj(payload, secret)
     request_id = payload.get("request_id") if isinstance(payload, Mapping) else None
     error, error_code, field_errors = _error_fields(payload)
     common: dict[str, Any] = {

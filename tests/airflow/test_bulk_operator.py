@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def test_example_bulk_dag_sends_each_customer_once_and_reports(
     assert "Customer 7" in invoice.html_body and invoice.custom_headers["X-Invoice"].endswith("-00007")
     report = Path(summary["report"])
     assert report.is_relative_to(tmp_path / "storage")
-    rows = list(csv.DictReader(report.open()))
+    rows = list(csv.DictReader(io.StringIO(report.read_text())))
     assert len(rows) == 60 and {r["outcome"] for r in rows} == {"sent"}
     assert smtp2go_conn.api_key not in report.read_text() and smtp2go_conn.api_key not in json.dumps(summary)
 

@@ -94,6 +94,8 @@ def airflow_env(home: Path) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         "SMTP2GO_EXAMPLE_STORAGE": f"file://{home}/reports",
+        # The example DAG retries once; the default 5-minute wait would stall the demo.
+        "AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "10",
     }
 
 
@@ -143,6 +145,24 @@ def main() -> int:
         return 0
 
     api_key = os.environ.get("SMTP2GO_API_KEY", "").strip()
+    sender = os.environ.get("SMTP2GO_SENDER", "").strip()
+    if api_key:
+        # Fail in seconds, before Airflow starts, when the key or the network is wrong.
+        if not sender:
+            say("SMTP2GO_SENDER is required with SMTP2GO_API_KEY (a sender verified in your SMTP2GO account)")
+            return 2
+        from airflow_provider_smtp2go.client import RetryPolicy, Smtp2goClient, Smtp2goError
+
+        region = os.environ.get("SMTP2GO_REGION", "").strip() or None
+        try:
+            with Smtp2goClient(api_key, region=region, retry=RetryPolicy(max_attempts=2, deadline=20)) as client:
+                permissions = client.api_key_permissions()
+        except Smtp2goError as exc:
+            say(f"Cannot use the SMTP2GO API: {exc}")
+            return 2
+        if "/email/send" not in permissions:
+            say("This API key may not call /email/send; enable it for the key in SMTP2GO's dashboard")
+            return 2
     home = Path(tempfile.mkdtemp(prefix="smtp2go-demo-"))
     log_path = home / "airflow-demo.log"
     env = {**os.environ, **airflow_env(home)}
@@ -156,11 +176,7 @@ def main() -> int:
     if api_key:
         if args.with_failure:
             say("--with-failure only works with the sandbox; ignoring it")
-        sender = os.environ.get("SMTP2GO_SENDER", "").strip()
         to = os.environ.get("SMTP2GO_TO", "").strip() or sender
-        if not sender:
-            say("SMTP2GO_SENDER is required with SMTP2GO_API_KEY (a sender verified in your SMTP2GO account)")
-            return 2
         extra: dict[str, Any] = {"sender": sender}
         if os.environ.get("SMTP2GO_REGION"):
             extra["region"] = os.environ["SMTP2GO_REGION"].strip()

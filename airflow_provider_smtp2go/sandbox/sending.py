@@ -223,8 +223,17 @@ def _schedule(payload: dict[str, Any], ctx: SendContext) -> tuple[Any, str | Non
     return moment, str(uuid.uuid4())
 
 
-def _accept(message: ReceivedMessage, ctx: SendContext, fastaccept: bool, extra: dict[str, Any]) -> Response:
-    """Plan events per recipient, store the message and build the send answer."""
+def _accept(message: ReceivedMessage, ctx: SendContext, *, fastaccept: bool) -> Response:
+    """Fingerprint the message, plan events per recipient, store it and build the send answer."""
+    message.fingerprint = fingerprint(
+        sender=message.sender_address,
+        recipients=message.recipients,
+        subject=message.subject,
+        text_body=message.text_body,
+        html_body=message.html_body,
+        custom_headers=message.custom_headers,
+        idempotency_headers=ctx.state.idempotency_headers,
+    )
     plans: dict[str, list[PlannedEvent]] = {}
     for rcpt in message.recipients:
         if ctx.state.is_suppressed(rcpt):
@@ -233,7 +242,9 @@ def _accept(message: ReceivedMessage, ctx: SendContext, fastaccept: bool, extra:
         else:
             plans[rcpt] = plan_for(rcpt)
     ctx.state.add_message(message, plans)
-    data: dict[str, Any] = {"email_id": message.email_id, **extra}
+    data: dict[str, Any] = {"email_id": message.email_id}
+    if message.schedule_id:
+        data["schedule_id"] = message.schedule_id
     if fastaccept:
         return success(data)
     if message.failed_recipients and len(message.failed_recipients) == len(message.recipients):
@@ -325,20 +336,10 @@ def handle_send(payload: dict[str, Any], ctx: SendContext) -> Response:
         template_data=template_data,
         schedule_id=schedule_id,
         scheduled_for=scheduled_for,
-        fingerprint=fingerprint(
-            sender=sender_address,
-            recipients=recipients,
-            subject=subject,
-            text_body=text_body,
-            html_body=html_body,
-            custom_headers=headers,
-            idempotency_headers=ctx.state.idempotency_headers,
-        ),
         username=ctx.username,
         size_bytes=size,
     )
-    extra = {"schedule_id": schedule_id} if schedule_id else {}
-    return _accept(message, ctx, payload.get("fastaccept") is True, extra)
+    return _accept(message, ctx, fastaccept=payload.get("fastaccept") is True)
 
 
 _STANDARD_MIME_HEADERS = frozenset(
@@ -410,20 +411,10 @@ def handle_mime(payload: dict[str, Any], ctx: SendContext) -> Response:
         custom_headers=headers,
         schedule_id=schedule_id,
         scheduled_for=scheduled_for,
-        fingerprint=fingerprint(
-            sender=sender_address,
-            recipients=recipients,
-            subject=subject,
-            text_body=text_body,
-            html_body=html_body,
-            custom_headers=headers,
-            idempotency_headers=ctx.state.idempotency_headers,
-        ),
         username=ctx.username,
         size_bytes=len(mime_bytes),
     )
-    extra = {"schedule_id": schedule_id} if schedule_id else {}
-    return _accept(message, ctx, payload.get("fastaccept") is True, extra)
+    return _accept(message, ctx, fastaccept=payload.get("fastaccept") is True)
 
 
 def formataddr_pair(pair: tuple[str, str]) -> str:

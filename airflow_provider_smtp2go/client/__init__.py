@@ -4,7 +4,9 @@
 >>> with Smtp2goClient(api_key, region="eu") as client:  # doctest: +SKIP
 ...     client.send(Email(sender="bot@example.com", to="ops@example.com", subject="Hi", text_body="Hello"))
 
-``AsyncSmtp2goClient`` (httpx) is imported on first use, so importing this package stays cheap.
+The transports are imported on first use (``Smtp2goClient`` pulls in requests,
+``AsyncSmtp2goClient`` httpx), so importing this package, or one of its modules from a
+trigger or a DAG file, stays cheap.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from airflow_provider_smtp2go.client.messages import Attachment, Email
 from airflow_provider_smtp2go.client.protocol import ApiCall, ApiResult, SendResult
 from airflow_provider_smtp2go.client.regions import REGIONS
 from airflow_provider_smtp2go.client.retry import RetryPolicy
-from airflow_provider_smtp2go.client.sync import Smtp2goClient
 
 if TYPE_CHECKING:
     from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
+    from airflow_provider_smtp2go.client.sync import Smtp2goClient
 
 __all__ = [
     "REGIONS",
@@ -60,6 +62,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "Smtp2goClient":
+        from airflow_provider_smtp2go.client.sync import Smtp2goClient  # noqa: PLC0415
+
+        return Smtp2goClient
     if name == "AsyncSmtp2goClient":
         from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient  # noqa: PLC0415
 

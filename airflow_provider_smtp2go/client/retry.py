@@ -18,9 +18,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
-
-import tenacity
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_smtp2go.client.errors import (
     Smtp2goAmbiguousSendError,
@@ -28,6 +26,9 @@ from airflow_provider_smtp2go.client.errors import (
     Smtp2goServerError,
     Smtp2goTransportError,
 )
+
+if TYPE_CHECKING:
+    import tenacity
 
 log = logging.getLogger("airflow_provider_smtp2go.client")
 
@@ -113,6 +114,8 @@ def _retrying_kwargs(
         if on_retry is not None:
             on_retry(exc, sleep)
 
+    import tenacity  # noqa: PLC0415 - on first call: importing the client must stay cheap
+
     return {
         "stop": tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_before_delay(policy.deadline),
         "wait": wait,
@@ -131,6 +134,8 @@ def call_with_retry(
     on_retry: Callable[[BaseException | None, float], None] | None = None,
 ) -> T:
     """Run ``attempt`` under ``policy`` (sync)."""
+    import tenacity  # noqa: PLC0415
+
     kwargs = _retrying_kwargs(policy, endpoint, on_retry)
     if sleep is not None:
         kwargs["sleep"] = sleep
@@ -146,6 +151,8 @@ async def acall_with_retry(
     on_retry: Callable[[BaseException | None, float], None] | None = None,
 ) -> T:
     """Run ``attempt`` under ``policy`` (async)."""
+    import tenacity  # noqa: PLC0415
+
     kwargs = _retrying_kwargs(policy, endpoint, on_retry)
     if sleep is not None:
         kwargs["sleep"] = sleep

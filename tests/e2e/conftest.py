@@ -1,0 +1,293 @@
+"""A real Airflow 3 deployment on this machine, for end-to-end tests.
+
+The ``airflow_stack`` fixture (module scope) starts, each in its own process group and its own
+temporary ``AIRFLOW_HOME``:
+
+* ``airflow api-server`` (``--workers 1``, 127.0.0.1, a free port): Airflow 3 tasks talk to
+  the metadata DB only through its Execution API, so nothing runs without it;
+* ``airflow scheduler`` with the ``LocalExecutor``;
+* ``airflow dag-processor`` parsing ``tests/e2e/dags/``;
+* ``airflow triggerer``, where deferred sensors wait;
+
+plus an in-process :class:`~airflow_provider_smtp2go.sandbox.Smtp2goSandbox` on loopback that
+``AIRFLOW_CONN_SMTP2GO_DEFAULT`` points at.
+
+Why these four and not ``airflow standalone``: standalone would do the same (it forces the
+``LocalExecutor`` on sqlite too) but binds its own ports, creates users and mixes every log in
+one stream; starting the components ourselves gives each a free port on 127.0.0.1, one log
+file each for failure reports, and one process group each to kill. sqlite works here because
+on Airflow 3 only the scheduler, dag-processor, triggerer and API server open the DB (tasks
+go through the API server) and each keeps its transactions short; the ``SequentialExecutor``
+that Airflow 2 needed for sqlite no longer exists. ``parallelism`` is kept at 4 so the
+LocalExecutor does not fork more task processes than a 2-core machine can start quickly.
+
+Nothing listens on anything but loopback: the scheduler's and triggerer's log servers (which
+bind every interface) are turned off with ``--skip-serve-logs``.
+
+Cleanup is guaranteed by the fixture's finalizer: every process group gets SIGTERM, then
+SIGKILL, and any stray process whose environment carries this stack's unique ``AIRFLOW_HOME``
+(a task process that left the group) is killed by pid. The direct children also get SIGTERM
+from the kernel if pytest itself dies (``PR_SET_PDEATHSIG``).
+
+Set ``SMTP2GO_E2E_KEEP_HOME=1`` to keep the temporary home (DB, component and task logs)
+for a post-mortem.
+
+The test process never imports Airflow: it triggers the DAG with the CLI, as an operator
+would, and follows the run by reading the sqlite DB read-only with the standard library
+rather than through ``airflow dags list-runs`` (every CLI call costs ~7 s of CPU here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+E2E_DAGS = Path(__file__).resolve().parent / "dags"
+TEST_SENDER = "airflow-e2e@example.com"
+#: Hard ceiling for bringing the stack up (migrate + four components + first parse).
+STARTUP_TIMEOUT = 150.0
+
+AIRFLOW_INSTALLED = importlib.util.find_spec("airflow") is not None
+
+
+def _airflow_major() -> int:
+    from importlib.metadata import version
+
+    return int(version("apache-airflow").split(".")[0])
+
+
+if not AIRFLOW_INSTALLED or _airflow_major() < 3:
+    # Airflow 2 has no api-server/dag-processor split; the e2e tier targets the primary (3.x).
+    collect_ignore_glob = ["test_*.py"]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Component:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+
+@dataclass
+class AirflowStack:
+    """A running Airflow deployment and the sandbox it sends to."""
+
+    home: Path
+    env: dict[str, str]
+    sandbox: Any  # airflow_provider_smtp2go.sandbox.Smtp2goSandbox
+    api_url: str
+    components: dict[str, Component] = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "airflow.db"
+
+    # -- driving Airflow ------------------------------------------------------------------------
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run ``airflow <args>`` against this deployment; raises with its output on failure."""
+        result = subprocess.run(
+            [_airflow_bin(), *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"airflow {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        return result
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Read the metadata DB (read-only, short-lived connection: never holds a lock)."""
+        conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+    def wait_for(self, what: str, check: Callable[[], Any], *, timeout: float, interval: float = 0.25) -> Any:
+        """Poll ``check`` until it returns something truthy; fail with every component's log tail."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.assert_alive()
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{self.diagnostics()}")
+            time.sleep(interval)
+
+    def assert_alive(self) -> None:
+        dead = {name: c.process.returncode for name, c in self.components.items() if c.process.poll() is not None}
+        if dead:
+            raise AssertionError(f"Airflow components exited: {dead}\n{self.diagnostics()}")
+
+    def diagnostics(self) -> str:
+        return "\n".join(f"----- {name} log (tail) -----\n{c.log_tail()}" for name, c in self.components.items())
+
+    def log_text(self, name: str) -> str:
+        return self.components[name].log_path.read_text(errors="replace")
+
+
+def _airflow_bin() -> str:
+    return str(Path(sys.executable).with_name("airflow"))
+
+
+def _stack_env(home: Path, sandbox: Any, api_port: int) -> dict[str, str]:
+    # Start from a clean slate: no AIRFLOW__*/AIRFLOW_CONN_* of the caller (or of another test
+    # tier in the same session) may leak into this deployment.
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    api_url = f"http://127.0.0.1:{api_port}"
+    return {
+        **base,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(E2E_DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api_url}/execution/",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__BASE_URL": api_url,
+        "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        "AIRFLOW_CONN_SMTP2GO_DEFAULT": json.dumps(
+            {
+                "conn_type": "smtp2go",
+                "password": sandbox.api_key,
+                "extra": {"base_url": sandbox.base_url, "sender": TEST_SENDER},
+            }
+        ),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _start(stack: AirflowStack, name: str, args: list[str]) -> None:
+    log_path = stack.home / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [_airflow_bin(), *args],
+            env=stack.env,
+            cwd=stack.home,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: killed as a whole at the end
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl, no locks taken
+        )
+    stack.components[name] = Component(name, process, log_path)
+
+
+def _stop_all(stack: AirflowStack) -> None:
+    """SIGTERM every group, give them 15 s, SIGKILL what is left, then hunt strays by AIRFLOW_HOME."""
+    for component in stack.components.values():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(component.process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for component in stack.components.values():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            component.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+    for component in stack.components.values():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(component.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            component.process.wait(timeout=5)
+    for pid in _pids_with_env("AIRFLOW_HOME", str(stack.home)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _pids_with_env(name: str, value: str) -> list[int]:
+    """Processes of this user whose environment has ``name=value`` (ours: the home is unique)."""
+    needle = f"{name}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+    return found
+
+
+def _api_healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _job_running(stack: AirflowStack, job_type: str) -> bool:
+    return bool(stack.query("SELECT 1 FROM job WHERE job_type = ? AND state = 'running'", (job_type,)))
+
+
+@pytest.fixture(scope="module")
+def airflow_stack() -> Iterator[AirflowStack]:
+    """Migrate a fresh sqlite DB and start api-server, scheduler, dag-processor and triggerer."""
+    from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
+
+    home = Path(tempfile.mkdtemp(prefix="smtp2go-e2e-home-"))
+    api_port = free_port()
+    with Smtp2goSandbox() as sandbox:
+        stack = AirflowStack(
+            home=home, env=_stack_env(home, sandbox, api_port), sandbox=sandbox, api_url=f"http://127.0.0.1:{api_port}"
+        )
+        try:
+            stack.cli("db", "migrate", timeout=STARTUP_TIMEOUT)
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            _start(
+                stack, "api-server", ["api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"]
+            )
+            _start(stack, "scheduler", ["scheduler", "--skip-serve-logs"])
+            _start(stack, "dag-processor", ["dag-processor"])
+            _start(stack, "triggerer", ["triggerer", "--skip-serve-logs"])
+            stack.wait_for("the API server", partial(_api_healthy, stack.api_url), timeout=deadline - time.monotonic())
+            for job_type in ("SchedulerJob", "TriggererJob"):
+                stack.wait_for(
+                    f"a running {job_type}", partial(_job_running, stack, job_type), timeout=deadline - time.monotonic()
+                )
+            yield stack
+        finally:
+            _stop_all(stack)
+            if os.environ.get("SMTP2GO_E2E_KEEP_HOME"):
+                print(f"\nkept the e2e AIRFLOW_HOME: {home}")
+            else:
+                shutil.rmtree(home, ignore_errors=True)

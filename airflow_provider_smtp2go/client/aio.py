@@ -116,7 +116,9 @@ class AsyncSmtp2goClient(BaseSmtp2goClient):
                 if wait > 0:
                     await asyncio.sleep(wait)
             try:
-                response = await self._http.post(request.url, content=request.content, headers=request.headers)
+                response = await self._http.post(
+                    request.url, content=request.content, headers=request.headers, follow_redirects=False
+                )
             except httpx.HTTPError as exc:
                 error = transport_error(exc, call, self._secret)
             else:

@@ -136,8 +136,14 @@ class Smtp2goClient(BaseSmtp2goClient):
                 if wait > 0:
                     self._sleep(wait)
             try:
+                # Never follow redirects: requests would re-send the key header (and a 307 the
+                # email) to a host that the base-URL rules never checked.
                 response = self._session.post(
-                    request.url, data=request.content, headers=request.headers, timeout=self.timeout
+                    request.url,
+                    data=request.content,
+                    headers=request.headers,
+                    timeout=self.timeout,
+                    allow_redirects=False,
                 )
             except requests.RequestException as exc:
                 error = transport_error(exc, call, self._secret)

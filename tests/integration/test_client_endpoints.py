@@ -244,3 +244,49 @@ def test_async_client_endpoints(smtp2go_sandbox: Smtp2goSandbox) -> None:
             assert (await c.email_summary())["email_count"] == 1
 
     asyncio.run(scenario())
+
+
+def test_redirects_are_not_followed_so_the_key_stays_put(fake_api_key: str) -> None:
+    import http.server
+    import threading
+
+    seen: list[dict[str, str]] = []
+
+    class Elsewhere(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen.append(dict(self.headers))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Redirect(Elsewhere):
+        def do_POST(self) -> None:
+            self.send_response(307)
+            self.send_header("Location", f"http://localhost:{other.server_address[1]}/v3/email/send")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Elsewhere)
+    first = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    for server in (other, first):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    base_url = f"http://127.0.0.1:{first.server_address[1]}/v3"
+    email = Email(sender="bot@example.com", to=["a@example.com"], subject="s", text_body="b")
+    try:
+        with Smtp2goClient(fake_api_key, base_url=base_url) as client, pytest.raises(Smtp2goError) as excinfo:
+            client.send(email)
+        assert "307" in str(excinfo.value)
+
+        async def via_async() -> None:
+            async with AsyncSmtp2goClient(fake_api_key, base_url=base_url) as aclient:
+                with pytest.raises(Smtp2goError):
+                    await aclient.send(email)
+
+        asyncio.run(via_async())
+    finally:
+        for server in (other, first):
+            server.shutdown()
+            server.server_close()
+    assert seen == []  # the key (and the email) never reached the other host

@@ -43,13 +43,20 @@ class SlidingWindowLimiter:
             self._slots.append(slot)
             return slot - now
 
+    def lower_limit(self, limit: int) -> None:
+        """Tighten the budget (never loosen it): the strictest share asked for in a process wins."""
+        with self._lock:
+            if 1 <= limit < self.limit:
+                self.limit = limit
+                self._slots = deque(self._slots, maxlen=limit)
+
     def block_for(self, seconds: float) -> None:
         """Make every caller wait ``seconds`` from now (after a 429, everyone backs off together)."""
         with self._lock:
             self._blocked_until = max(self._blocked_until, self._clock() + seconds)
 
 
-_registry: dict[tuple[str, str, int, float], SlidingWindowLimiter] = {}
+_registry: dict[tuple[str, str, float], SlidingWindowLimiter] = {}
 _registry_lock = threading.Lock()
 
 
@@ -59,10 +66,16 @@ def key_fingerprint(api_key: str) -> str:
 
 
 def shared_limiter(api_key: str, host: str, limit: int, period: float = 60.0) -> SlidingWindowLimiter:
-    """The process-wide limiter for this key and host (keyed by a hash: the key is not kept)."""
-    key = (key_fingerprint(api_key), host, limit, period)
+    """The process-wide limiter for this key and host (keyed by a hash: the key is not kept).
+
+    Clients asking for different limits share one limiter with the smallest of them, so two
+    clients of one account can never spend more than the stricter share between them.
+    """
+    key = (key_fingerprint(api_key), host, period)
     with _registry_lock:
         limiter = _registry.get(key)
         if limiter is None:
             limiter = _registry[key] = SlidingWindowLimiter(limit, period)
+        else:
+            limiter.lower_limit(limit)
         return limiter

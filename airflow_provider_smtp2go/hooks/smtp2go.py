@@ -161,12 +161,17 @@ class Smtp2goConnectionSettings:
         return RetryPolicy(**{**budget, **changes})
 
     def client_kwargs(self, **retry_changes: Any) -> dict[str, Any]:
-        """Keyword arguments for ``Smtp2goClient``/``AsyncSmtp2goClient`` (besides the key)."""
+        """Keyword arguments for ``Smtp2goClient``/``AsyncSmtp2goClient`` (besides the key).
+
+        Every client of this process gets the same share of the activity budget, whichever
+        task, trigger or sensor builds it.
+        """
         kwargs: dict[str, Any] = {
             "region": self.region,
             "base_url": self.base_url,
             "subaccount_id": self.subaccount_id,
             "retry": self.retry_policy(**retry_changes),
+            "activity_requests_per_minute": max(1, int(process_requests_per_minute())),
         }
         if self.timeout is not None:
             kwargs["timeout"] = self.timeout
@@ -253,10 +258,7 @@ class Smtp2goHook(BaseHook):
         return AsyncSmtp2goClient(settings.api_key, **self._client_kwargs(settings))
 
     def _client_kwargs(self, settings: Smtp2goConnectionSettings) -> dict[str, Any]:
-        kwargs = settings.client_kwargs(retry_ambiguous_sends=self.retry_ambiguous_sends)
-        # Poke-mode sensors on workers share the account budget with the triggerers.
-        kwargs["activity_requests_per_minute"] = max(1, int(process_requests_per_minute()))
-        return kwargs
+        return settings.client_kwargs(retry_ambiguous_sends=self.retry_ambiguous_sends)
 
     def close(self) -> None:
         """Release pooled HTTP connections."""

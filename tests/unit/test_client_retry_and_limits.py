@@ -88,6 +88,14 @@ def test_shared_limiter_is_per_key_and_host(fake_api_key: str) -> None:
     assert shared_limiter(fake_api_key + "x", "api.smtp2go.com", 60) is not a
 
 
+def test_clients_with_different_shares_of_one_account_keep_the_stricter(fake_api_key: str) -> None:
+    # A trigger's poller and a poke-mode sensor in one process must not add up their budgets.
+    loose = shared_limiter(fake_api_key, "api.smtp2go.com", 60)
+    strict = shared_limiter(fake_api_key, "api.smtp2go.com", 20)
+    assert strict is loose and loose.limit == 20
+    assert shared_limiter(fake_api_key, "api.smtp2go.com", 60).limit == 20
+
+
 def test_activity_query_validation() -> None:
     start = datetime(2026, 11, 1, tzinfo=timezone.utc)
     body = build_activity_query(

@@ -351,12 +351,14 @@ AMBIGUOUS_SEND_HELP = (
 )
 
 
-def airflow_error(exc: Exception) -> Exception:
+def airflow_error(exc: Exception, *, retry_ambiguous: bool = False) -> Exception:
     """The Airflow exception a task should raise for a client error.
 
     * permanent (bad input, bad key, rejected email, other 4xx) -> ``AirflowFailException``:
       retrying cannot help and error responses count towards SMTP2GO's IP ban;
-    * ambiguous send -> ``AirflowFailException`` explaining how to check before resending;
+    * ambiguous send -> ``AirflowFailException`` explaining how to check before resending,
+      unless the user opted in to retrying those (``retry_ambiguous``): then Airflow's own
+      retries apply too;
     * anything else (rate limit or 5xx after the client's own retries, connection failure)
       -> ``AirflowException``, so the task's Airflow retries apply.
 
@@ -367,6 +369,8 @@ def airflow_error(exc: Exception) -> Exception:
 
     message = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, Smtp2goAmbiguousSendError):
+        if retry_ambiguous:
+            return AirflowException(message)
         return AirflowFailException(f"{message}\n{AMBIGUOUS_SEND_HELP}")
     if is_permanent(exc):
         return AirflowFailException(message)

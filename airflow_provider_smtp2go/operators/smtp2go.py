@@ -194,7 +194,7 @@ class Smtp2goSendEmailOperator(BaseOperator):
                 email = self.build_email(hook)
                 result = hook.send_email(email)
             except Smtp2goError as exc:
-                raise airflow_error(exc) from exc
+                raise airflow_error(exc, retry_ambiguous=self.retry_ambiguous_sends) from exc
         self.log.info(
             "SMTP2GO accepted email_id=%s (request_id=%s, succeeded=%d, failed=%d)",
             result.email_id,

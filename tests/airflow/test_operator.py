@@ -165,6 +165,15 @@ def test_ambiguous_send_retried_when_the_user_opts_in(smtp2go_conn) -> None:
     assert [m.email_id for m in smtp2go_conn.sandbox.messages()] == [result["email_id"]]
 
 
+def test_opted_in_ambiguous_send_that_stays_ambiguous_leaves_airflow_retries(smtp2go_conn) -> None:
+    smtp2go_conn.sandbox.inject_fault("email/send", status=502, count=10)
+    with pytest.raises(AirflowException) as info:
+        make(retry_ambiguous_sends=True).execute({})
+    assert not isinstance(info.value, AirflowFailException)
+    assert "To let Airflow resend" not in str(info.value)  # no advice to do what they already did
+    assert smtp2go_conn.sandbox.request_count("email/send") == 2
+
+
 def test_outage_after_client_retries_leaves_airflow_retries_available(smtp2go_conn) -> None:
     smtp2go_conn.sandbox.inject_fault("email/send", status=503, count=10)
     with pytest.raises(AirflowException) as info:

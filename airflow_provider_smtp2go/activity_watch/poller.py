@@ -212,6 +212,8 @@ class SharedActivityPoller:
     async def _pause(self, delay: float) -> bool:
         """Sleep ``delay`` (always, even before the first poll); False when nobody is left."""
         while True:
+            if not self._watches:  # the last waiter left during the poll: do not sleep on
+                return False
             self._wake.clear()
             sleeper = asyncio.ensure_future(self._sleep(delay))
             waker = asyncio.ensure_future(self._wake.wait())

@@ -188,6 +188,22 @@ class BulkSender:
         exhausted = False
         last_flush = time.monotonic()
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="smtp2go-bulk")
+
+        def settle(outcome: SendOutcome) -> None:
+            outcomes.append(outcome)
+            ledger.record(
+                outcome.row.key,
+                outcome.state,
+                index=outcome.row.index,
+                email_id=outcome.email_id,
+                reason=outcome.reason,
+            )
+            progress.add(
+                sent=outcome.state is RowState.SENT,
+                failed=outcome.state in (RowState.FAILED, RowState.RETRYABLE),
+                ambiguous=outcome.state is RowState.AMBIGUOUS,
+            )
+
         try:
             while True:
                 # Keep one batch in reserve so workers never starve while the ledger is written.
@@ -207,30 +223,22 @@ class BulkSender:
                 done = _drain(completed, timeout=0.2)
                 pending.difference_update(done)
                 for future in done:
-                    outcome = future.result()
-                    outcomes.append(outcome)
-                    ledger.record(
-                        outcome.row.key,
-                        outcome.state,
-                        index=outcome.row.index,
-                        email_id=outcome.email_id,
-                        reason=outcome.reason,
-                    )
-                    progress.add(
-                        sent=outcome.state is RowState.SENT,
-                        failed=outcome.state in (RowState.FAILED, RowState.RETRYABLE),
-                        ambiguous=outcome.state is RowState.AMBIGUOUS,
-                    )
+                    settle(future.result())
                 if time.monotonic() - last_flush >= self.flush_interval:
                     ledger.flush()
                     last_flush = time.monotonic()
                 progress.tick()
         except BaseException as exc:
-            # Stop handing out work; rows already in flight finish (and are recorded) below.
+            # Stop handing out work; rows already in flight finish and are recorded below, so
+            # a retry need not reconcile rows whose outcome this run already knew.
             with self._abort_lock:
                 self._abort = self._abort or exc
             for future in pending:
                 future.cancel()
+            pool.shutdown(wait=True)
+            for future in _drain(completed, timeout=0):
+                if not future.cancelled() and future.exception() is None:
+                    settle(future.result())
             raise
         finally:
             pool.shutdown(wait=True)

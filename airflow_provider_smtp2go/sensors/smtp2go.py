@@ -103,7 +103,9 @@ class Smtp2goActivitySensor(BaseSensorOperator):
     :param deferrable: poke once, then wait in the triggerer (default
         ``[operators] default_deferrable``).
     :param max_consecutive_failures: failed polls in a row (API errors) tolerated before the
-        task fails; permanent errors (bad key, bad request) fail at once.
+        task fails; permanent errors (bad key, bad request) fail at once. Counted within one
+        run of the task: in ``mode="reschedule"`` every poke is a new run, so there ``timeout``
+        is what bounds a broken API.
     :param chunk_size: email ids per ``/activity/search`` request.
 
     ``poke_interval`` defaults to 60 s: one sensor then uses one request per minute out of the

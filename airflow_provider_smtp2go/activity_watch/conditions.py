@@ -42,6 +42,8 @@ DEFAULT_FAILURE_EVENT_TYPES: tuple[str, ...] = ("hard-bounced", "rejected", "spa
 # SMTP2GO keeps 30 days of activity on paid plans by default (5 on the free plan, more with
 # the "Activity Duration" add-on): a wait reaching further back would never see its events.
 DEFAULT_HISTORY_DAYS = 30
+#: Failed polls in a row a wait tolerates before it fails (permanent errors fail at once).
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 5
 
 
 def _as_list(value: str | Iterable[str] | None) -> list[str]:

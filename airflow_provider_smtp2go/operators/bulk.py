@@ -26,7 +26,6 @@ from airflow_provider_smtp2go.bulk import (
     MessageTemplate,
     run_bulk_send,
 )
-from airflow_provider_smtp2go.client import Smtp2goClient
 from airflow_provider_smtp2go.client.errors import Smtp2goError
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook, airflow_error
 
@@ -249,6 +248,8 @@ class Smtp2goBulkSendOperator(BaseOperator):
             template = self._message_template(settings.sender)
             # The sender retries on its own so that a 429 pauses every worker together.
             client_kwargs = {**settings.client_kwargs(max_attempts=1), "pool_maxsize": self.concurrency}
+            from airflow_provider_smtp2go.client import Smtp2goClient  # noqa: PLC0415 - not at DAG parse
+
             with Smtp2goClient(settings.api_key, **client_kwargs) as client:
                 result = run_bulk_send(
                     client,

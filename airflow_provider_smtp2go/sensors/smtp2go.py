@@ -25,7 +25,7 @@ import ast
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtp2go._compat import (
     AirflowException,
@@ -39,6 +39,7 @@ from airflow_provider_smtp2go._compat import (
 from airflow_provider_smtp2go.activity_watch.conditions import (
     DEFAULT_EVENT_TYPES,
     DEFAULT_HISTORY_DAYS,
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
     WaitCondition,
     check_window,
     evaluate,
@@ -47,7 +48,9 @@ from airflow_provider_smtp2go.activity_watch.conditions import (
 from airflow_provider_smtp2go.activity_watch.queries import DEFAULT_CHUNK_SIZE, poll_condition
 from airflow_provider_smtp2go.client.errors import Smtp2goError, Smtp2goValidationError, is_permanent
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook
-from airflow_provider_smtp2go.triggers.smtp2go import DEFAULT_MAX_CONSECUTIVE_FAILURES, Smtp2goActivityTrigger
+
+if TYPE_CHECKING:
+    from airflow_provider_smtp2go.triggers.smtp2go import Smtp2goActivityTrigger
 
 #: Keys of the XCom value, identical in poke, reschedule and deferrable modes.
 XCOM_KEYS = ("status", "events", "email_ids", "pending_email_ids", "message")
@@ -240,7 +243,7 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         if first:
             return first.xcom_value if isinstance(first, PokeReturnValue) else None
         self.defer(
-            trigger=Smtp2goActivityTrigger(
+            trigger=_trigger_class()(
                 **self._condition.to_dict(),
                 smtp2go_conn_id=self.smtp2go_conn_id,
                 poll_interval=self._poke_seconds(),
@@ -306,3 +309,11 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         if status == "failed" or event.get("permanent"):
             raise AirflowFailException(message)
         raise AirflowException(message or f"SMTP2GO activity trigger failed: {event!r}")
+
+
+def _trigger_class() -> type[Smtp2goActivityTrigger]:
+    # Imported when a task defers, not when a DAG file is parsed: the trigger module pulls in
+    # Airflow's trigger machinery and httpx.
+    from airflow_provider_smtp2go.triggers.smtp2go import Smtp2goActivityTrigger  # noqa: PLC0415
+
+    return Smtp2goActivityTrigger

@@ -30,6 +30,7 @@ from airflow_provider_smtp2go._compat import BaseEventTrigger, BaseTrigger, Trig
 from airflow_provider_smtp2go.activity_watch.conditions import (
     DEFAULT_EVENT_TYPES,
     DEFAULT_HISTORY_DAYS,
+    DEFAULT_MAX_CONSECUTIVE_FAILURES,
     WaitCondition,
     evaluate,
 )
@@ -40,8 +41,6 @@ from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
 from airflow_provider_smtp2go.client.errors import Smtp2goError, is_permanent
 from airflow_provider_smtp2go.client.regions import resolve_base_url
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook, process_requests_per_minute
-
-DEFAULT_MAX_CONSECUTIVE_FAILURES = 5
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:

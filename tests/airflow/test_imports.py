@@ -14,6 +14,8 @@ MODULES = [
     "airflow_provider_smtp2go._compat",
     "airflow_provider_smtp2go.hooks.smtp2go",
     "airflow_provider_smtp2go.operators.smtp2go",
+    "airflow_provider_smtp2go.operators.bulk",
+    "airflow_provider_smtp2go.sensors.smtp2go",
     "airflow_provider_smtp2go.notifications.smtp2go",
     "airflow_provider_smtp2go.utils.emailer",
     "airflow_provider_smtp2go.utils.attachments",
@@ -60,8 +62,10 @@ def test_dag_parsing_does_not_load_the_http_client_or_sandbox() -> None:
         "before = set(sys.modules)\n"
         "import airflow_provider_smtp2go.operators.smtp2go, airflow_provider_smtp2go.notifications.smtp2go\n"
         "import airflow_provider_smtp2go.hooks.smtp2go, airflow_provider_smtp2go.utils.emailer\n"
-        "heavy = ['airflow_provider_smtp2go.client', 'airflow_provider_smtp2go.client.aio',\n"
-        "         'airflow_provider_smtp2go.sandbox', 'requests', 'httpx', 'tenacity', 'fsspec']\n"
+        "import airflow_provider_smtp2go.operators.bulk, airflow_provider_smtp2go.sensors.smtp2go\n"
+        "heavy = ['airflow_provider_smtp2go.client.sync', 'airflow_provider_smtp2go.client.aio',\n"
+        "         'airflow_provider_smtp2go.triggers.smtp2go', 'airflow.triggers.base',\n"
+        "         'airflow_provider_smtp2go.sandbox', 'requests', 'httpx', 'tenacity', 'fsspec', 'jinja2.sandbox']\n"
         "print(sorted(m for m in heavy if m in set(sys.modules) - before))\n"
     )
     result = run_python("-c", code)

@@ -120,26 +120,23 @@ class Credentials:
 def airflow_connection_settings(conn_id: str) -> dict[str, Any]:
     """Key, region, base URL, subaccount and default sender of an Airflow ``smtp2go`` connection.
 
-    Imports Airflow only when called, so the handler works in programs without it.
+    Parsed exactly as the provider's hook parses it (same extras, same validation), and
+    imports Airflow only when called, so the handler works in programs without it.
     """
     try:
-        from airflow.sdk import BaseHook  # Airflow 3  # noqa: PLC0415
+        from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook  # noqa: PLC0415
     except ImportError:
-        try:
-            from airflow.hooks.base import BaseHook  # type: ignore[no-redef,attr-defined]  # Airflow 2  # noqa: PLC0415
-        except ImportError:
-            raise ValueError(
-                f"airflow_conn_id={conn_id!r} needs Apache Airflow, which is not installed here; "
-                "pass api_key or set the API key environment variable instead"
-            ) from None
-    conn = BaseHook.get_connection(conn_id)
-    extra = conn.extra_dejson or {}
+        raise ValueError(
+            f"airflow_conn_id={conn_id!r} needs Apache Airflow, which is not installed here; "
+            "pass api_key or set the API key environment variable instead"
+        ) from None
+    settings = Smtp2goHook(conn_id).get_settings()
     return {
-        "api_key": conn.password,
-        "region": extra.get("region"),
-        "base_url": extra.get("base_url"),
-        "subaccount_id": extra.get("subaccount_id"),
-        "sender": extra.get("sender") or extra.get("from_email"),
+        "api_key": settings.api_key,
+        "region": settings.region,
+        "base_url": settings.base_url,
+        "subaccount_id": settings.subaccount_id,
+        "sender": settings.sender,
     }
 
 

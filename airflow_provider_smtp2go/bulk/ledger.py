@@ -256,11 +256,6 @@ class Ledger:
             self.record(key, RowState.PENDING, index=index)
         self.flush()
 
-    @property
-    def dirty(self) -> int:
-        """Records buffered but not yet durable."""
-        return len(self._buffer)
-
     def flush(self) -> None:
         """Write buffered records as one segment (no-op when nothing is buffered)."""
         if not self._buffer:

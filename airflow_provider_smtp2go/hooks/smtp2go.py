@@ -203,6 +203,7 @@ class Smtp2goHook(BaseHook):
         self.smtp2go_conn_id = smtp2go_conn_id
         self.retry_ambiguous_sends = retry_ambiguous_sends
         self._settings: Smtp2goConnectionSettings | None = None
+        self._async_settings: Smtp2goConnectionSettings | None = None
         self._client: Smtp2goClient | None = None
 
     # -- connection --------------------------------------------------------------------------
@@ -218,14 +219,16 @@ class Smtp2goHook(BaseHook):
         return self._settings
 
     async def aget_settings(self) -> Smtp2goConnectionSettings:
-        """The parsed connection, fetched with async connection access only (triggerer-safe).
+        """The parsed connection, fetched once per hook with async connection access only.
 
         The Task SDK masks the password of every connection it fetches; the sync
         ``mask_secret`` call is skipped here because it can block the event loop.
         """
-        conn = await get_async_connection(self.smtp2go_conn_id)
-        extra = await async_connection_extra(conn)
-        return Smtp2goConnectionSettings.from_connection(self.smtp2go_conn_id, conn.password, extra)
+        if self._async_settings is None:
+            conn = await get_async_connection(self.smtp2go_conn_id)
+            extra = await async_connection_extra(conn)
+            self._async_settings = Smtp2goConnectionSettings.from_connection(self.smtp2go_conn_id, conn.password, extra)
+        return self._async_settings
 
     @property
     def default_sender(self) -> str | None:

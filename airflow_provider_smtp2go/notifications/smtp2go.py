@@ -28,8 +28,7 @@ from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook, airflow_error
 if TYPE_CHECKING:
     from airflow_provider_smtp2go._compat import Context
     from airflow_provider_smtp2go.client import Email
-
-Recipients = str | Sequence[str] | None
+    from airflow_provider_smtp2go.operators.smtp2go import Recipients
 
 
 @cache

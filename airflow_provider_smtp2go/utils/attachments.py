@@ -100,8 +100,9 @@ def _object_storage_path(value: str) -> Any:
 
 def _is_object_storage_path(value: Any) -> bool:
     # Only ask Airflow when the object could be one: importing ObjectStoragePath pulls in fsspec.
-    # (It subclasses pathlib.Path, so a plain Path is recognised by its exact type.)
-    if not hasattr(value, "read_bytes") or type(value).__module__ == "pathlib":
+    # (It subclasses pathlib.Path, so a plain Path is recognised by its exact type; that type
+    # lives in pathlib._local from Python 3.13.)
+    if not hasattr(value, "read_bytes") or type(value).__module__.split(".")[0] == "pathlib":
         return False
     from airflow_provider_smtp2go._compat import object_storage_path_class
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtp2go.activity_watch.conditions import DEFAULT_HISTORY_DAYS, WaitCondition
-from airflow_provider_smtp2go.client.activity import MAX_ACTIVITY_LIMIT, ActivityEvent
+from airflow_provider_smtp2go.client.activity import MAX_ACTIVITY_LIMIT, ActivityEvent, ActivityPage
 
 if TYPE_CHECKING:
     from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
@@ -133,12 +133,32 @@ def plan_queries(
     return plan
 
 
-def _warn_truncated(query: ActivityQuery, max_pages: int) -> None:
-    log.warning(
-        "SMTP2GO activity query still had more pages after %d; older events were not read this poll (%s)",
-        max_pages,
-        query.search_terms[:3] or query.search_recipient or query.search_sender or query.search_subject,
-    )
+class _Pages:
+    """The pages of one query read so far, and whether to ask for another (sync and async alike)."""
+
+    def __init__(self, query: ActivityQuery, page_size: int, max_pages: int) -> None:
+        self.query = query
+        self.filters = query.filters(page_size=page_size)
+        self.max_pages = max_pages
+        self.events: list[ActivityEvent] = []
+        self.calls = 0
+
+    def add(self, page: ActivityPage) -> bool:
+        """Keep ``page``'s events; True when the next page should be fetched."""
+        self.calls += 1
+        self.events.extend(page.events)
+        if not page.continue_token:
+            return False
+        if self.calls >= self.max_pages:
+            query = self.query
+            log.warning(
+                "SMTP2GO activity query still had more pages after %d; older events were not read this poll (%s)",
+                self.max_pages,
+                query.search_terms[:3] or query.search_recipient or query.search_sender or query.search_subject,
+            )
+            return False
+        self.filters["continue_token"] = page.continue_token
+        return True
 
 
 async def afetch_events(
@@ -149,19 +169,10 @@ async def afetch_events(
     max_pages: int = DEFAULT_MAX_PAGES,
 ) -> tuple[list[ActivityEvent], int]:
     """Every event of ``query`` (following ``continue_token``) and the number of requests made."""
-    filters = query.filters(page_size=page_size)
-    events: list[ActivityEvent] = []
-    calls = 0
-    while True:
-        page = await client.search_activity(**filters)
-        calls += 1
-        events.extend(page.events)
-        if not page.continue_token:
-            return events, calls
-        if calls >= max_pages:
-            _warn_truncated(query, max_pages)
-            return events, calls
-        filters["continue_token"] = page.continue_token
+    pages = _Pages(query, page_size, max_pages)
+    while pages.add(await client.search_activity(**pages.filters)):
+        pass
+    return pages.events, pages.calls
 
 
 def fetch_events(
@@ -172,19 +183,10 @@ def fetch_events(
     max_pages: int = DEFAULT_MAX_PAGES,
 ) -> tuple[list[ActivityEvent], int]:
     """Sync twin of :func:`afetch_events` (the sensor's poke)."""
-    filters = query.filters(page_size=page_size)
-    events: list[ActivityEvent] = []
-    calls = 0
-    while True:
-        page = client.search_activity(**filters)
-        calls += 1
-        events.extend(page.events)
-        if not page.continue_token:
-            return events, calls
-        if calls >= max_pages:
-            _warn_truncated(query, max_pages)
-            return events, calls
-        filters["continue_token"] = page.continue_token
+    pages = _Pages(query, page_size, max_pages)
+    while pages.add(client.search_activity(**pages.filters)):
+        pass
+    return pages.events, pages.calls
 
 
 def poll_condition(

@@ -9,4 +9,7 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check uv
+# Trust the system's certificate store like pip does (uv bundles its own by default), so an
+# index behind a TLS-inspecting proxy works without extra environment variables.
+export UV_SYSTEM_CERTS="${UV_SYSTEM_CERTS:-1}" UV_NATIVE_TLS="${UV_NATIVE_TLS:-1}"
 "$venv/bin/python" -m uv pip install --quiet --python "$venv/bin/python" -e "$root[airflow,test]" "$@"

@@ -27,7 +27,7 @@ from airflow_provider_smtp2go.bulk.reconcile import Reconciler, Verdict
 from airflow_provider_smtp2go.bulk.report import RowReport, summarize, write_report
 from airflow_provider_smtp2go.bulk.rows import MessageTemplate, OnInvalid, PreparedRow, load_rows, prepare_rows
 from airflow_provider_smtp2go.bulk.sender import BulkSender
-from airflow_provider_smtp2go.client.messages import DEFAULT_MAX_SIZE_BYTES
+from airflow_provider_smtp2go.client.limits import DEFAULT_MAX_SIZE_BYTES
 
 log = logging.getLogger("airflow_provider_smtp2go.bulk")
 

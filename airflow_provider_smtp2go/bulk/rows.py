@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from airflow_provider_smtp2go.bulk.keys import IDEMPOTENCY_HEADER, canonical_json, fingerprint, idempotency_key
 from airflow_provider_smtp2go.client.errors import Smtp2goValidationError
-from airflow_provider_smtp2go.client.messages import DEFAULT_MAX_SIZE_BYTES, Email
+from airflow_provider_smtp2go.client.limits import DEFAULT_MAX_SIZE_BYTES
+from airflow_provider_smtp2go.client.messages import Email
 
 if TYPE_CHECKING:
     import jinja2

@@ -29,7 +29,7 @@ from airflow_provider_smtp2go.client.errors import (
 from airflow_provider_smtp2go.client.messages import Attachment, Email
 from airflow_provider_smtp2go.client.protocol import ApiCall, ApiResult, SendResult
 from airflow_provider_smtp2go.client.regions import REGIONS
-from airflow_provider_smtp2go.client.retry import RetryPolicy
+from airflow_provider_smtp2go.client.retry import Deadline, Decision, RetryPolicy
 
 if TYPE_CHECKING:
     from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
@@ -43,6 +43,8 @@ __all__ = [
     "ApiResult",
     "AsyncSmtp2goClient",
     "Attachment",
+    "Deadline",
+    "Decision",
     "Email",
     "EventType",
     "RetryPolicy",

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from airflow_provider_smtp2go.client.errors import Smtp2goRateLimitError, Smtp2goValidationError
-from airflow_provider_smtp2go.client.messages import DEFAULT_MAX_SIZE_BYTES
+from airflow_provider_smtp2go.client.limits import ACTIVITY_REQUESTS_PER_MINUTE, DEFAULT_MAX_SIZE_BYTES, DEFAULT_TIMEOUT
 from airflow_provider_smtp2go.client.protocol import (
     ApiCall,
     ApiResult,
@@ -19,8 +19,6 @@ from airflow_provider_smtp2go.client.regions import resolve_base_url
 from airflow_provider_smtp2go.client.retry import RetryPolicy
 
 Timeout = float | tuple[float, float]
-DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
-ACTIVITY_REQUESTS_PER_MINUTE = 60
 
 
 class BaseSmtp2goClient:

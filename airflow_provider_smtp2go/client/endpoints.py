@@ -14,8 +14,8 @@ from typing import Any
 
 from airflow_provider_smtp2go.client.activity import format_api_datetime
 from airflow_provider_smtp2go.client.errors import Smtp2goValidationError
+from airflow_provider_smtp2go.client.limits import DEFAULT_MAX_SIZE_BYTES
 from airflow_provider_smtp2go.client.messages import (
-    DEFAULT_MAX_SIZE_BYTES,
     Email,
     check_size,
     format_schedule,

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_smtp2go.client.errors import Smtp2goValidationError
+from airflow_provider_smtp2go.client.limits import DEFAULT_MAX_SIZE_BYTES, MAX_RECIPIENTS_PER_FIELD
 
-MAX_RECIPIENTS_PER_FIELD = 100
-DEFAULT_MAX_SIZE_BYTES = 10 * 1024 * 1024
 FORBIDDEN_CUSTOM_HEADERS = frozenset({"content-type", "content-transfer-encoding", "mime-version"})
 # RFC 5322 field-name: printable US-ASCII except colon.
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")

@@ -8,9 +8,7 @@ hidden in a 200, and which failures of a *send* are ambiguous (it may have been 
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +24,7 @@ from airflow_provider_smtp2go.client.errors import (
     Smtp2goServerError,
     Smtp2goTransportError,
 )
+from airflow_provider_smtp2go.client.retry import parse_retry_after
 
 API_KEY_HEADER = "X-Smtp2go-Api-Key"
 USER_AGENT = f"airflow-provider-smtp2go/{__version__}"
@@ -127,34 +126,6 @@ def _redact_obj(value: Any, secret: str | None) -> Any:
     if isinstance(value, dict):
         return {k: _redact_obj(v, secret) for k, v in value.items()}
     return value
-
-
-def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``X-RateLimit-Reset``.
-
-    ``X-RateLimit-Reset`` is read as an epoch timestamp when it is that large, else as seconds.
-    """
-    lowered = {k.lower(): v for k, v in headers.items()}
-    now = time.time() if now is None else now
-    value = lowered.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                parsed = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                parsed = None
-            if parsed is not None:
-                return max(0.0, parsed.timestamp() - now)
-    reset = lowered.get("x-ratelimit-reset") or lowered.get("x-rate-limit-reset")
-    if reset:
-        try:
-            number = float(reset)
-        except ValueError:
-            return None
-        return max(0.0, number - now) if number > 1_000_000_000 else max(0.0, number)
-    return None
 
 
 def _decode_json(body: bytes) -> Any:

@@ -14,12 +14,18 @@ no wait is started that would end past the deadline.
 
 from __future__ import annotations
 
+import email.utils
+import enum
 import logging
+import math
 import random
-from collections.abc import Awaitable, Callable
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from airflow_provider_smtp2go.client import limits
 from airflow_provider_smtp2go.client.errors import (
     Smtp2goAmbiguousSendError,
     Smtp2goRateLimitError,
@@ -37,54 +43,199 @@ T = TypeVar("T")
 _jitter = random.Random()
 
 
+class Decision(str, enum.Enum):
+    """What a failed attempt means for the next one (the table above, as values)."""
+
+    #: Nothing was accepted, or the call only reads: trying again is safe.
+    RETRY = "retry"
+    #: A send left this machine and no usable answer came back: it may have been accepted.
+    AMBIGUOUS = "ambiguous"
+    #: No retry can fix it (bad input, bad key, 4xx, 200-with-failure, a bug).
+    PERMANENT = "permanent"
+
+
+class Deadline:
+    """A wall-clock bound: ``seconds`` from now on ``clock``.
+
+    >>> now = [100.0]
+    >>> deadline = Deadline(30, clock=lambda: now[0])
+    >>> deadline.remaining(), deadline.expired()
+    (30.0, False)
+    >>> now[0] = 131.0
+    >>> deadline.remaining(), deadline.expired()
+    (0.0, True)
+    """
+
+    __slots__ = ("_clock", "at")
+
+    def __init__(self, seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.at = clock() + seconds
+
+    def remaining(self) -> float:
+        """Seconds left, never negative."""
+        return max(0.0, self.at - self._clock())
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0.0
+
+    def bound(self, seconds: float) -> float:
+        """``seconds``, cut to what is left: a timeout or wait that cannot outlive the deadline."""
+        return min(seconds, self.remaining())
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try. All durations are seconds.
+
+    ``deadline`` bounds the whole call on the wall clock: attempts, waits and reading answers.
 
     >>> RetryPolicy(max_attempts=3, deadline=30).max_attempts
     3
     >>> RetryPolicy.no_retries().max_attempts
     1
+    >>> RetryPolicy().classify(Smtp2goServerError("503", status=503))
+    <Decision.RETRY: 'retry'>
+    >>> RetryPolicy().wait(1, retry_after=7.0)
+    7.0
     """
 
-    max_attempts: int = 5
-    deadline: float = 300.0
+    max_attempts: int = limits.DEFAULT_MAX_ATTEMPTS
+    deadline: float = limits.DEFAULT_DEADLINE
     backoff_base: float = 1.0
     backoff_max: float = 30.0
-    # SMTP2GO times out an IP for at least a minute; retrying sooner only extends the ban.
-    rate_limit_backoff: float = 60.0
-    rate_limit_backoff_max: float = 300.0
+    rate_limit_backoff: float = limits.IP_TIMEOUT_SECONDS
+    rate_limit_backoff_max: float = limits.RATE_LIMIT_BACKOFF_MAX
     retry_ambiguous_sends: bool = False
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be a whole number >= 1, not {self.max_attempts!r}")
+        for name in ("deadline", "backoff_base", "backoff_max", "rate_limit_backoff", "rate_limit_backoff_max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
         if self.deadline <= 0:
             raise ValueError("deadline must be > 0")
 
     @classmethod
-    def no_retries(cls) -> RetryPolicy:
-        return cls(max_attempts=1)
+    def no_retries(cls, **changes: Any) -> RetryPolicy:
+        """One attempt, for loops that do their own retrying (bulk, the shared poller)."""
+        return cls(**{"max_attempts": 1, **changes})
 
     def with_changes(self, **changes: Any) -> RetryPolicy:
         return replace(self, **changes)
 
-    def should_retry(self, exc: BaseException) -> bool:
-        """The retry table above, as a predicate."""
-        if isinstance(exc, Smtp2goAmbiguousSendError):
-            return self.retry_ambiguous_sends
-        return isinstance(exc, (Smtp2goTransportError, Smtp2goRateLimitError, Smtp2goServerError))
+    def start(self, *, clock: Callable[[], float] = time.monotonic) -> Deadline:
+        """The ``Deadline`` of one call under this policy, starting now."""
+        return Deadline(self.deadline, clock=clock)
 
-    def wait_for(self, exc: BaseException | None, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait after failed ``attempt`` (1-based)."""
-        if isinstance(exc, Smtp2goRateLimitError):
-            if exc.retry_after is not None:
-                # A little jitter so many waiting workers do not return in the same instant.
-                return float(exc.retry_after) + rng.uniform(0, min(1.0, 0.1 * exc.retry_after))
-            base = min(self.rate_limit_backoff_max, self.rate_limit_backoff * 2 ** (attempt - 1))
+    @staticmethod
+    def classify(outcome: BaseException) -> Decision:
+        """Retry, ambiguous or permanent: the one reading of the retry table.
+
+        >>> RetryPolicy.classify(Smtp2goAmbiguousSendError("no answer"))
+        <Decision.AMBIGUOUS: 'ambiguous'>
+        >>> RetryPolicy.classify(ValueError("a bug"))
+        <Decision.PERMANENT: 'permanent'>
+        """
+        if isinstance(outcome, Smtp2goAmbiguousSendError):
+            return Decision.AMBIGUOUS
+        if isinstance(outcome, (Smtp2goTransportError, Smtp2goRateLimitError, Smtp2goServerError)):
+            return Decision.RETRY
+        return Decision.PERMANENT
+
+    def should_retry(self, exc: BaseException) -> bool:
+        """``classify`` with this policy's opt-in: ambiguous sends retry only when allowed."""
+        decision = self.classify(exc)
+        return decision is Decision.RETRY or (decision is Decision.AMBIGUOUS and self.retry_ambiguous_sends)
+
+    def wait(
+        self,
+        attempt: int,
+        retry_after: float | None = None,
+        *,
+        rate_limited: bool = False,
+        rng: random.Random = _jitter,
+    ) -> float:
+        """Seconds to wait after failed ``attempt`` (1-based; for a shared loop, the count of
+        consecutive failures).
+
+        A server hint (``retry_after``, already clamped by ``parse_retry_after``) wins. Without
+        one, a 429 (``rate_limited``) backs off from ``rate_limit_backoff`` (SMTP2GO's IP
+        time-out), other failures from ``backoff_base``; both double per attempt, with jitter.
+        """
+        if retry_after is not None:
+            return float(retry_after)
+        exponent = max(0, attempt - 1)
+        if rate_limited:
+            base = min(self.rate_limit_backoff_max, self.rate_limit_backoff * 2.0**exponent)
             return float(base * rng.uniform(1.0, 1.25))
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0**exponent)
         return float(ceiling * rng.uniform(0.5, 1.0))
+
+    def wait_after(self, exc: BaseException | None, attempt: int, *, rng: random.Random = _jitter) -> float:
+        """``wait`` for the failure ``exc``: its ``retry_after`` hint, and whether it was a 429."""
+        if isinstance(exc, Smtp2goRateLimitError):
+            return self.wait(attempt, exc.retry_after, rate_limited=True, rng=rng)
+        return self.wait(attempt, rng=rng)
+
+
+# Retry-After (RFC 9110 section 10.2.3): delta-seconds is 1*DIGIT; anything else must be an HTTP-date.
+# A decimal fraction is accepted too (the sandbox uses them to keep tests fast); signs, exponents,
+# inf and nan are not.
+_DELTA_SECONDS = re.compile(r"\A[0-9]{1,30}(\.[0-9]{1,9})?\Z")
+_warned_garbage = False
+
+
+def _warn_garbage(name: str) -> None:
+    global _warned_garbage  # noqa: PLW0603 - one warning per process, however many answers
+    if not _warned_garbage:
+        _warned_garbage = True
+        log.warning("SMTP2GO sent an unusable %s header; ignoring it (reported once per process)", name)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait from ``Retry-After`` or ``X-RateLimit-Reset``, clamped to
+    ``limits.MAX_RETRY_AFTER``; ``None`` when neither header is usable.
+
+    ``Retry-After`` is delta-seconds or an HTTP-date (RFC 9110). ``X-RateLimit-Reset`` is an
+    epoch timestamp when that large, else seconds. Garbage (``inf``, ``nan``, ``-5``) is
+    ignored with one warning per process.
+
+    >>> parse_retry_after({"Retry-After": "7"})
+    7.0
+    >>> parse_retry_after({"Retry-After": "99999999999999999999"})  # clamped
+    900.0
+    >>> parse_retry_after({"Retry-After": "Wed, 21 Oct 2015 07:28:10 GMT"}, now=1445412480.0)
+    10.0
+    """
+    lowered = {k.lower(): v.strip() for k, v in headers.items()}
+    now = time.time() if now is None else now
+    seconds: float | None = None
+    value = lowered.get("retry-after")
+    if value:
+        if _DELTA_SECONDS.match(value):
+            seconds = min(float(value), limits.MAX_RETRY_AFTER)
+        else:
+            try:
+                seconds = email.utils.parsedate_to_datetime(value).timestamp() - now
+            except (TypeError, ValueError, OverflowError, IndexError):
+                _warn_garbage("Retry-After")
+    if seconds is None:
+        reset = lowered.get("x-ratelimit-reset") or lowered.get("x-rate-limit-reset")
+        if reset:
+            try:
+                number = float(reset)
+            except ValueError:
+                number = math.nan
+            if math.isfinite(number) and number >= 0:
+                seconds = number - now if number > 1_000_000_000 else number
+            else:
+                _warn_garbage("X-RateLimit-Reset")
+    if seconds is None:
+        return None
+    return min(max(0.0, seconds), limits.MAX_RETRY_AFTER)
 
 
 def _describe(retry_state: tenacity.RetryCallState) -> tuple[BaseException | None, float]:
@@ -99,7 +250,7 @@ def _retrying_kwargs(
 ) -> dict[str, Any]:
     def wait(retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
-        return policy.wait_for(exc, retry_state.attempt_number, _jitter)
+        return policy.wait_after(exc, retry_state.attempt_number)
 
     def before_sleep(retry_state: tenacity.RetryCallState) -> None:
         exc, sleep = _describe(retry_state)

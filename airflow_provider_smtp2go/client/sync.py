@@ -25,14 +25,10 @@ from airflow_provider_smtp2go.client.activity import (
     build_activity_query,
     parse_activity_page,
 )
-from airflow_provider_smtp2go.client.base import (
-    ACTIVITY_REQUESTS_PER_MINUTE,
-    DEFAULT_TIMEOUT,
-    BaseSmtp2goClient,
-    Timeout,
-)
+from airflow_provider_smtp2go.client.base import BaseSmtp2goClient, Timeout
 from airflow_provider_smtp2go.client.errors import Smtp2goTransportError
-from airflow_provider_smtp2go.client.messages import DEFAULT_MAX_SIZE_BYTES, Email
+from airflow_provider_smtp2go.client.limits import ACTIVITY_REQUESTS_PER_MINUTE, DEFAULT_MAX_SIZE_BYTES, DEFAULT_TIMEOUT
+from airflow_provider_smtp2go.client.messages import Email
 from airflow_provider_smtp2go.client.protocol import (
     ApiCall,
     ApiResult,

@@ -17,14 +17,15 @@ from airflow_provider_smtp2go.client import (
     Smtp2goValidationError,
     is_permanent,
 )
+from airflow_provider_smtp2go.client.limits import MAX_RETRY_AFTER
 from airflow_provider_smtp2go.client.protocol import (
     ApiCall,
     build_http_request,
     interpret_response,
-    parse_retry_after,
     parse_send_result,
 )
 from airflow_provider_smtp2go.client.regions import resolve_base_url
+from airflow_provider_smtp2go.client.retry import parse_retry_after
 
 SEND = ApiCall("email/send", {"to": ["a@example.com"]})
 READ = ApiCall("activity/search", {})
@@ -169,6 +170,26 @@ def test_retry_after_formats() -> None:
     assert parse_retry_after({"X-RateLimit-Reset": "1767225630"}, now=1767225600.0) == 30.0
     assert parse_retry_after({"X-RateLimit-Reset": "12"}) == 12.0
     assert parse_retry_after({}) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0", 0.0),  # "now" is a real answer, not an absent one
+        ("inf", None),
+        ("1e308", None),
+        ("nan", None),
+        ("-5", None),
+        ("5.5", 5.5),  # a fraction is tolerated (RFC 9110 has whole digits only)
+        ("+5", None),
+        ("soon", None),
+        ("99999999999999999999999", MAX_RETRY_AFTER),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", MAX_RETRY_AFTER),
+        ("Thu, 01 Jan 1970 00:00:00 GMT", 0.0),
+    ],
+)
+def test_retry_after_is_strict_and_clamped(value: str, expected: float | None) -> None:
+    assert parse_retry_after({"Retry-After": value}, now=1767225600.0) == expected
 
 
 def test_regions_and_base_url_rules() -> None:

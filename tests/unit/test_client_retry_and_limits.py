@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from airflow_provider_smtp2go.client import (
+    Decision,
     EventType,
     RetryPolicy,
     Smtp2goAmbiguousSendError,
@@ -22,36 +23,40 @@ from airflow_provider_smtp2go.client.activity import build_activity_query, parse
 from airflow_provider_smtp2go.client.ratelimit import SlidingWindowLimiter, shared_limiter
 
 
-def test_should_retry_follows_the_table() -> None:
-    policy = RetryPolicy()
-    assert policy.should_retry(Smtp2goTransportError("refused", request_sent=False))
-    assert policy.should_retry(Smtp2goTransportError("read timeout on a read call"))
-    assert policy.should_retry(Smtp2goRateLimitError("429"))
-    assert policy.should_retry(Smtp2goServerError("503", status=503))
-    assert not policy.should_retry(Smtp2goAmbiguousSendError("no answer"))
-    assert not policy.should_retry(Smtp2goApiError("400", status=400))
-    assert not policy.should_retry(Smtp2goAuthError("401", status=401))
-    assert not policy.should_retry(ValueError("bug"))
+def test_classify_follows_the_table() -> None:
+    classify = RetryPolicy.classify
+    assert classify(Smtp2goTransportError("refused", request_sent=False)) is Decision.RETRY
+    assert classify(Smtp2goTransportError("read timeout on a read call")) is Decision.RETRY
+    assert classify(Smtp2goRateLimitError("429")) is Decision.RETRY
+    assert classify(Smtp2goServerError("503", status=503)) is Decision.RETRY
+    assert classify(Smtp2goAmbiguousSendError("no answer")) is Decision.AMBIGUOUS
+    assert classify(Smtp2goApiError("400", status=400)) is Decision.PERMANENT
+    assert classify(Smtp2goAuthError("401", status=401)) is Decision.PERMANENT
+    assert classify(ValueError("bug")) is Decision.PERMANENT
+
+
+def test_should_retry_adds_the_ambiguous_opt_in() -> None:
+    assert RetryPolicy().should_retry(Smtp2goServerError("503", status=503))
+    assert not RetryPolicy().should_retry(Smtp2goAmbiguousSendError("no answer"))
     assert RetryPolicy(retry_ambiguous_sends=True).should_retry(Smtp2goAmbiguousSendError("no answer"))
 
 
 def test_429_waits_honour_retry_after_else_back_off_from_a_minute() -> None:
     policy = RetryPolicy()
     rng = random.Random(1)
-    hinted = policy.wait_for(Smtp2goRateLimitError("429", retry_after=5.0), 1, rng)
-    assert 5.0 <= hinted <= 5.5
-    first = policy.wait_for(Smtp2goRateLimitError("429"), 1, rng)
-    second = policy.wait_for(Smtp2goRateLimitError("429"), 2, rng)
+    assert policy.wait_after(Smtp2goRateLimitError("429", retry_after=5.0), 1, rng=rng) == 5.0
+    first = policy.wait_after(Smtp2goRateLimitError("429"), 1, rng=rng)
+    second = policy.wait(2, rate_limited=True, rng=rng)
     assert 60.0 <= first <= 75.0
     assert 120.0 <= second <= 150.0
-    capped = policy.wait_for(Smtp2goRateLimitError("429"), 10, rng)
+    capped = policy.wait(10, rate_limited=True, rng=rng)
     assert capped <= 300.0 * 1.25
 
 
 def test_other_waits_grow_exponentially_with_jitter_and_a_cap() -> None:
     policy = RetryPolicy(backoff_base=1.0, backoff_max=8.0)
     rng = random.Random(2)
-    waits = [policy.wait_for(Smtp2goServerError("503"), attempt, rng) for attempt in range(1, 7)]
+    waits = [policy.wait_after(Smtp2goServerError("503"), attempt, rng=rng) for attempt in range(1, 7)]
     assert 0.5 <= waits[0] <= 1.0
     assert 1.0 <= waits[1] <= 2.0
     assert all(w <= 8.0 for w in waits)

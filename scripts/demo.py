@@ -19,6 +19,8 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -117,6 +119,21 @@ def run_logged(command: list[str], env: dict[str, str], log_path: Path, title: s
     return time.monotonic() - started
 
 
+# An exception line in Airflow's task log: "airflow_provider_smtp2go...Smtp2goApiError: SMTP2GO ..."
+_CAUSE = re.compile(r"^(?:[\w.]+\.)?((?:Smtp2go|Airflow)\w*(?:Error|Exception|Failed)): (.+)$")
+
+
+def failure_causes(log_path: Path) -> list[str]:
+    """The distinct exception lines of failed tasks in Airflow's log, in order (the "why")."""
+    causes: list[str] = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        match = _CAUSE.match(line.strip())
+        # Airflow wraps our error ("AirflowFailException: Smtp2goApiError: ..."): say it once.
+        if match and not any(match.group(2).endswith(cause) or cause.endswith(match.group(2)) for cause in causes):
+            causes.append(f"{match.group(1)}: {match.group(2)}")
+    return causes
+
+
 def describe_message(index: int, message: Any) -> list[str]:
     lines = [f"  {index}. to {', '.join(message.to)}   from {message.sender_address}"]
     if message.cc:
@@ -138,6 +155,7 @@ def describe_message(index: int, message: Any) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--with-failure", action="store_true", help="sandbox only: reject the report once")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary AIRFLOW_HOME and its logs")
     parser.add_argument("--_child", nargs=2, metavar=("RESULT", "CONF"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._child:
@@ -225,10 +243,21 @@ def main() -> int:
         say("  (the sandbox stopped; nothing left this machine)")
     else:
         say("Check the email in your inbox, or SMTP2GO's activity log, with the email_id above.")
+    failed = [task_id for task_id, state in result["tasks"].items() if state in ("failed", "upstream_failed")]
+    if failed:
+        say()
+        say(f"Why {', '.join(failed)} failed (from Airflow's log):")
+        for cause in failure_causes(log_path)[:3] or ["no exception line found; see the log"]:
+            say(f"  {cause[:300]}")
     say()
-    say(f"Airflow's own log: {log_path}")
     expected = "failed" if args.with_failure and sandbox is not None else "success"
-    return 0 if result["state"] == expected else 1
+    ok = result["state"] == expected
+    if args.keep or not ok:
+        say(f"Airflow's own log (kept): {log_path}")
+    else:
+        shutil.rmtree(home, ignore_errors=True)
+        say(f"Removed the temporary AIRFLOW_HOME {home} (run with --keep to keep it and Airflow's log)")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

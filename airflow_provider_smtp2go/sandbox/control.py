@@ -247,11 +247,20 @@ class Smtp2goSandbox:
         latency: float = 0.0,
         kind: str | None = None,
         ratelimit_reset: float | None = None,
+        bytes_per_second: float | None = None,
     ) -> Fault:
         """Script a failure; see :mod:`~airflow_provider_smtp2go.sandbox.faults`.
 
         ``count=None`` means once, or unlimited when ``rate`` is given.  ``kind`` defaults to
         ``"status"``.  ``ratelimit_reset`` (seconds from now) adds ``X-RateLimit-Reset`` to a 429.
+        ``kind="trickle"`` writes the real answer at ``bytes_per_second``; ``kind="hang"`` never
+        answers.
+
+        >>> with Smtp2goSandbox() as sb:
+        ...     sb.inject_fault("email/send", kind="trickle", bytes_per_second=20).kind
+        ...     sb.inject_fault("activity/search", kind="hang", count=2).remaining
+        'trickle'
+        2
         """
         if kind is not None and kind != "status" and status == 429:
             status = None  # the default status only belongs to status faults
@@ -265,6 +274,7 @@ class Smtp2goSandbox:
                 count=count,
                 rate=rate,
                 latency=latency,
+                bytes_per_second=bytes_per_second,
             )
         )
 

@@ -12,8 +12,21 @@ RNG, so runs repeat), or both (rate-limited, at most ``count`` times).  Kinds:
                  connection without answering: the ambiguous send.
 ``malformed``    200 whose body is not JSON.
 ``html_502``     a proxy-style HTML 502 page (``Content-Type: text/html``).
+``trickle``      process the request normally (a send *is* accepted and recorded), then write
+                 the whole answer, status line and headers included, at ``bytes_per_second``
+                 (required, > 0).  Each write is small and frequent, so a client's per-read
+                 socket timeout never fires; a client that gives up part-way has made an
+                 ambiguous send.
+``hang``         read the request, record it, never process it and never answer: the
+                 connection is held until the client closes it or the sandbox stops.
 
-``latency`` also adds to any other kind (a slow 503).
+``latency`` also adds to any other kind (a slow 503).  Waits (``latency``, ``trickle``'s pauses,
+``hang``) end as soon as the sandbox stops, so a held connection never delays ``stop()``.
+
+Parameters (all JSON-friendly, the same names in ``Fault(...)``, ``Smtp2goSandbox.inject_fault``
+and the body of ``POST /_sandbox/faults``): ``path``, ``kind``, ``status``, ``retry_after``
+(seconds), ``ratelimit_reset`` (seconds from now), ``count``, ``rate``, ``latency`` (seconds) and
+``bytes_per_second`` (``trickle`` only).
 
 Example::
 
@@ -21,6 +34,8 @@ Example::
     >>> fault = plan.add(Fault(path="email/send", status=503, count=2))
     >>> plan.take("email/send") is fault, plan.take("/v3/email/send") is fault, plan.take("email/send")
     (True, True, None)
+    >>> plan.add(Fault(path="activity/search", kind="trickle", bytes_per_second=50)).kind
+    'trickle'
 """
 
 from __future__ import annotations
@@ -41,7 +56,7 @@ from airflow_provider_smtp2go.sandbox.wire import (
     error,
 )
 
-FAULT_KINDS = frozenset({"status", "latency", "drop_before", "drop_after", "malformed", "html_502"})
+FAULT_KINDS = frozenset({"status", "latency", "drop_before", "drop_after", "malformed", "html_502", "trickle", "hang"})
 
 _STATUS_MESSAGES = {
     429: "Too many requests: your IP address has been temporarily rate limited. Please back off.",
@@ -74,6 +89,7 @@ class Fault:
     count: int | None = None
     rate: float | None = None
     latency: float = 0.0
+    bytes_per_second: float | None = None
     id: int = 0
     fired: int = 0
     remaining: int | None = field(default=None, init=False)
@@ -91,6 +107,11 @@ class Fault:
             raise ValueError("count must be at least 1")
         if self.latency < 0:
             raise ValueError("latency must not be negative")
+        if self.kind == "trickle":
+            if self.bytes_per_second is None or not self.bytes_per_second > 0:
+                raise ValueError("a 'trickle' fault needs bytes_per_second > 0")
+        elif self.bytes_per_second is not None:
+            raise ValueError("bytes_per_second only applies to kind='trickle'")
         self.path = "*" if self.path.strip() == "*" else normalize_path(self.path)
         self.remaining = self.count if self.count is not None else (1 if self.rate is None else None)
 
@@ -138,6 +159,7 @@ class Fault:
             "count": self.count,
             "rate": self.rate,
             "latency": self.latency,
+            "bytes_per_second": self.bytes_per_second,
             "fired": self.fired,
             "remaining": self.remaining,
         }

@@ -5,6 +5,8 @@ Speed matters (reliability tests and benchmarks send thousands of requests), so 
 ``TCP_NODELAY``: ``BaseHTTPRequestHandler`` would otherwise write headers and body separately
 and a keep-alive client would hit the 40 ms Nagle/delayed-ACK stall on every request.
 Per-request logging is silenced; connection threads are daemons and are shut down on stop.
+Every wait a fault makes (latency, a trickle's pauses, a hang) is a wait on the server's
+``stopping`` event, so ``stop()`` ends held connections at once instead of outliving them.
 
 Example (normally you use :class:`~airflow_provider_smtp2go.sandbox.Smtp2goSandbox`)::
 
@@ -15,6 +17,7 @@ Example (normally you use :class:`~airflow_provider_smtp2go.sandbox.Smtp2goSandb
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import threading
 import time
@@ -26,8 +29,8 @@ from socketserver import TCPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from airflow_provider_smtp2go.sandbox.api import SandboxApi
-from airflow_provider_smtp2go.sandbox.faults import FaultPlan
+from airflow_provider_smtp2go.sandbox.api import ParsedRequest, SandboxApi
+from airflow_provider_smtp2go.sandbox.faults import Fault, FaultPlan
 from airflow_provider_smtp2go.sandbox.wire import (
     METHOD_NOT_ALLOWED,
     PAYLOAD_TOO_LARGE,
@@ -77,6 +80,11 @@ def serialize(response: Response, *, close: bool) -> bytes:
 
 _MAX_HEADERS = 100
 _MAX_LINE = 65536
+_TRICKLE_TICK = 0.05  # seconds between a trickle's writes (longer only below 1/tick bytes/s)
+_HANG_POLL = 0.1  # how often a hung connection checks whether its client went away
+
+CONNECTION_THREAD_NAME = f"{SERVER_NAME}-connection"
+"""Name of every connection-handling thread (tests count them to prove handlers end)."""
 
 
 class _Headers(dict[str, str]):
@@ -211,20 +219,58 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         request = api.parse(url.path, self.headers.get("X-Smtp2go-Api-Key"), self.headers.get("Content-Type"), body)
         api.state.record_request(request.path, request.api_key)
         fault = self.server.faults.take(request.path)
-        if fault is not None:
-            if fault.latency > 0:
-                time.sleep(fault.latency)
-            if fault.kind == "drop_before":
+        if fault is None:
+            self._write(api.respond(request))
+        else:
+            self._apply(fault, request)
+
+    def _apply(self, fault: Fault, request: ParsedRequest) -> None:
+        if fault.latency > 0 and self.server.stopping.wait(fault.latency):
+            self._drop()
+            return
+        kind = fault.kind
+        if kind == "drop_before":
+            self._drop()
+        elif kind == "hang":
+            self._hang()
+        elif kind in ("latency", "drop_after", "trickle"):
+            response = self.server.api.respond(request)  # the work happens, whatever the answer's fate
+            if kind == "drop_after":
+                self._drop()
+            elif kind == "trickle":
+                self._trickle(response, float(fault.bytes_per_second or 1.0))
+            else:
+                self._write(response)
+        else:
+            self._write(fault.response())
+
+    def _trickle(self, response: Response, bytes_per_second: float) -> None:
+        data = serialize(response, close=self.close_connection)
+        step = max(1, round(bytes_per_second * _TRICKLE_TICK))
+        pause = step / bytes_per_second
+        for start in range(0, len(data), step):
+            try:
+                self.wfile.write(data[start : start + step])
+            except OSError:  # the client gave up: the ambiguous send this fault is for
+                self.close_connection = True
+                return
+            if start + step < len(data) and self.server.stopping.wait(pause):
                 self._drop()
                 return
-            if fault.kind == "drop_after":
-                api.respond(request)  # the work happens; only the answer is lost
-                self._drop()
-                return
-            if fault.kind != "latency":
-                self._write(fault.response())
-                return
-        self._write(api.respond(request))
+
+    def _hang(self) -> None:
+        self.close_connection = True
+        while not self.server.stopping.wait(_HANG_POLL):
+            if self._peer_closed():
+                break
+        self._drop()
+
+    def _peer_closed(self) -> bool:
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
@@ -249,6 +295,7 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.max_request_bytes = max_request_bytes
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self.stopping = threading.Event()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, SandboxRequestHandler)
@@ -259,6 +306,21 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         self.server_name = str(host)
         self.server_port = int(port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Serve the connection in a named daemon thread (never joined: ``stop()`` must not wait)."""
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name=CONNECTION_THREAD_NAME,
+            daemon=True,
+        )
+        thread.start()
+
+    def shutdown(self) -> None:
+        """Wake every waiting fault first, then stop the accept loop."""
+        self.stopping.set()
+        super().shutdown()
 
     def track(self, conn: socket.socket) -> None:
         """Remember an open connection."""

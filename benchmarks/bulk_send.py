@@ -93,7 +93,10 @@ class SandboxProcess:
     def control(self, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
-            f"{self.url}/_sandbox/{route}", data=data, method=method, headers={"Content-Type": "application/json"}
+            f"{self.url}/_sandbox/{route}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "X-Smtp2go-Sandbox": "1"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read() or b"null")

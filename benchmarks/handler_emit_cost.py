@@ -64,7 +64,8 @@ def sandbox_process(api_key: str) -> Iterator[str]:
 def control(base_url: str, route: str, payload: dict[str, object] | None = None, method: str = "POST") -> object:
     url = base_url.removesuffix("/v3") + "/_sandbox/" + route
     data = json.dumps(payload or {}).encode() if method == "POST" else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "X-Smtp2go-Sandbox": "1"}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
 

@@ -2,7 +2,8 @@
 
 Pure standard library; importing it is cheap.  See :class:`Smtp2goSandbox` for the Python API,
 :mod:`.behaviours` for the recipient addresses that bounce/open/click, :mod:`.faults` for
-scripted failures and :mod:`.control` for the ``/_sandbox/*`` inspection API.
+scripted failures and :mod:`.control` for the ``/_sandbox/*`` inspection API (send
+``CONTROL_HEADERS`` with every request to it).
 
 Example::
 
@@ -17,11 +18,14 @@ from __future__ import annotations
 from airflow_provider_smtp2go.sandbox.behaviours import BEHAVIOURS, Behaviour
 from airflow_provider_smtp2go.sandbox.clock import SandboxClock
 from airflow_provider_smtp2go.sandbox.control import Smtp2goSandbox
+from airflow_provider_smtp2go.sandbox.control_routes import CONTROL_HEADER, CONTROL_HEADERS
 from airflow_provider_smtp2go.sandbox.faults import FAULT_KINDS, Fault
 from airflow_provider_smtp2go.sandbox.state import AttachmentInfo, ReceivedMessage
 
 __all__ = [
     "BEHAVIOURS",
+    "CONTROL_HEADER",
+    "CONTROL_HEADERS",
     "FAULT_KINDS",
     "AttachmentInfo",
     "Behaviour",

@@ -13,12 +13,15 @@ Example::
 from __future__ import annotations
 
 import argparse
+import errno
 import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
 
 from airflow_provider_smtp2go.sandbox.control import Smtp2goSandbox
+from airflow_provider_smtp2go.sandbox.control_routes import CONTROL_HEADER
+from airflow_provider_smtp2go.sandbox.server import DEFAULT_CONNECTION_TIMEOUT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--allow-non-loopback", action="store_true", help="allow binding a non-loopback address (exposes it)"
     )
+    parser.add_argument(
+        "--connection-timeout",
+        type=float,
+        default=DEFAULT_CONNECTION_TIMEOUT,
+        help=f"close a connection silent for this many seconds (default {DEFAULT_CONNECTION_TIMEOUT:g})",
+    )
     return parser
 
 
@@ -52,9 +61,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             enforce_activity_limit=args.enforce_activity_limit,
             activity_limit_per_minute=args.activity_limit,
             allow_non_loopback=args.allow_non_loopback,
+            connection_timeout=args.connection_timeout,
         )
         sandbox.start()
-    except (ValueError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            problem = f"port {args.port} on {args.host} is already in use; pass --port 0 to pick a free one"
+        else:
+            problem = f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        sys.stderr.write(f"smtp2go-sandbox: {problem}" + "\n")
+        return 2
+    except ValueError as exc:
         sys.stderr.write(f"smtp2go-sandbox: {exc}" + "\n")
         return 2
 
@@ -64,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     sys.stdout.write(f"SMTP2GO sandbox listening on {sandbox.base_url}" + "\n")
     sys.stdout.write(f"API key: {sandbox.api_key}" + "\n")
-    sys.stdout.write(f"Inspect: {sandbox.url}/_sandbox/messages   (Ctrl-C to stop)" + "\n")
+    sys.stdout.write(
+        f"Inspect: curl -H '{CONTROL_HEADER}: 1' {sandbox.url}/_sandbox/messages   (Ctrl-C to stop)" + "\n"
+    )
     sys.stdout.flush()
     try:
         sandbox.serve_forever()

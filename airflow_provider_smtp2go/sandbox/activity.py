@@ -33,6 +33,7 @@ from airflow_provider_smtp2go.sandbox.clock import SandboxClock
 from airflow_provider_smtp2go.sandbox.state import SandboxState, StoredEvent
 from airflow_provider_smtp2go.sandbox.wire import (
     Response,
+    decode_json,
     format_date,
     parse_datetime,
     success,
@@ -144,9 +145,9 @@ def _encode_token(as_of: float, high_water: int, offset: int) -> str:
 def _decode_token(token: str) -> tuple[float, int, int] | None:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
+        data = decode_json(raw)
         return float(data["as_of"]), int(data["hw"]), int(data["offset"])
-    except (binascii.Error, ValueError, KeyError, TypeError):
+    except (binascii.Error, ValueError, KeyError, TypeError, OverflowError):  # int(inf) overflows
         return None
 
 

@@ -19,7 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +39,7 @@ from airflow_provider_smtp2go.sandbox.wire import (
     NON_VALIDATING_IN_PAYLOAD,
     PAYLOAD_HINT,
     Response,
+    decode_json,
     error,
     format_timestamp,
     success,
@@ -88,8 +88,8 @@ class SandboxApi:
             problem = error(400, PAYLOAD_HINT, NON_VALIDATING_IN_PAYLOAD)
         elif body.strip():
             try:
-                decoded = json.loads(body)
-            except (UnicodeDecodeError, ValueError):
+                decoded = decode_json(body)
+            except ValueError:
                 decoded = None
             if isinstance(decoded, dict):
                 payload = decoded
@@ -216,7 +216,11 @@ class SandboxApi:
         terms = payload.get("search_terms") or []
         if isinstance(terms, str):
             terms = [terms]
-        tags = set(payload.get("tags") or [])
+        tags = payload.get("tags") or []
+        for name, value in (("search_terms", terms), ("tags", tags)):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                return validation_error(name, f"The field '{name}' was expecting an array of strings.")
+        tags = set(tags)
         found = []
         for t in self.state.templates():
             text = f"{t.id} {t.template_name} {t.subject}".lower()

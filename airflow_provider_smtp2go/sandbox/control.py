@@ -4,27 +4,9 @@ Everything a test needs to prove "nothing lost, nothing sent twice": the message
 (parsed), how many times each logical message arrived, events, request counts per endpoint
 and per key, plus fault injection, keys, templates, suppressions, the clock and reset.
 
-The same operations are available over HTTP (JSON, no API key) under ``/_sandbox/``:
-
-=========  ===========================  ====================================================
-method     path                         what
-=========  ===========================  ====================================================
-GET        ``/_sandbox/health``         ``{"status": "ok"}``
-GET        ``/_sandbox/messages``       ``{"messages": [...]}`` (``ReceivedMessage.to_dict``)
-GET        ``/_sandbox/arrivals``       ``{"arrivals": {fingerprint: n}}``
-GET        ``/_sandbox/duplicates``     ``{"duplicates": {fingerprint: n}}`` (n > 1 only)
-GET        ``/_sandbox/events``         ``{"events": [...]}``; ``?email_id=`` filters
-GET        ``/_sandbox/requests``       ``{"total", "by_path", "by_username"}``; ``?path=``
-                                        adds ``"count"``
-GET/POST   ``/_sandbox/faults``         list / add (body: ``inject_fault`` keyword arguments)
-DELETE     ``/_sandbox/faults``         clear faults
-POST       ``/_sandbox/keys``           ``{"api_key", "permissions"}`` -> ``{"username"}``
-GET/POST   ``/_sandbox/templates``      list / add (``add_template`` keyword arguments)
-GET/POST   ``/_sandbox/suppressions``   list / add (``{"email_address"}``)
-GET/POST   ``/_sandbox/clock``          read / ``{"advance": s}``, ``{"set": date}``,
-                                        ``{"freeze": bool}``
-POST       ``/_sandbox/reset``          forget messages, events, counts, faults, ...
-=========  ===========================  ====================================================
+The same operations are available over HTTP (JSON, no API key, but the header
+``X-Smtp2go-Sandbox: 1`` on every request) under ``/_sandbox/``; ``GET /_sandbox/`` lists the
+routes, and :mod:`~airflow_provider_smtp2go.sandbox.control_routes` defines them.
 
 Example::
 
@@ -39,7 +21,6 @@ Example::
 from __future__ import annotations
 
 import ipaddress
-import json
 import secrets
 import string
 import threading
@@ -47,11 +28,12 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
+from airflow_provider_smtp2go.sandbox import control_routes
 from airflow_provider_smtp2go.sandbox.activity import render_event
 from airflow_provider_smtp2go.sandbox.api import DEFAULT_MAX_SIZE_BYTES, SandboxApi
 from airflow_provider_smtp2go.sandbox.clock import SandboxClock
 from airflow_provider_smtp2go.sandbox.faults import ActivityLimiter, Fault, FaultPlan
-from airflow_provider_smtp2go.sandbox.server import SandboxHTTPServer
+from airflow_provider_smtp2go.sandbox.server import DEFAULT_CONNECTION_TIMEOUT, SandboxHTTPServer
 from airflow_provider_smtp2go.sandbox.state import (
     DEFAULT_IDEMPOTENCY_HEADERS,
     ReceivedMessage,
@@ -59,7 +41,7 @@ from airflow_provider_smtp2go.sandbox.state import (
     Suppression,
     Template,
 )
-from airflow_provider_smtp2go.sandbox.wire import Response, format_date, json_response, parse_datetime
+from airflow_provider_smtp2go.sandbox.wire import Response
 
 _KEY_ALPHABET = string.ascii_letters + string.digits
 
@@ -83,8 +65,10 @@ class Smtp2goSandbox:
     """A local SMTP2GO: an HTTP server speaking the v3 API, plus inspection and control.
 
     Use it as a context manager or call :meth:`start`/:meth:`stop`.  ``port=0`` picks a free
-    port.  It binds loopback only unless ``allow_non_loopback=True`` (it accepts any caller's
-    mail and has a well-known key, so exposing it is a choice to make explicitly).
+    port.  A connection that sends nothing for ``connection_timeout`` seconds (default 30) is
+    closed, so idle keep-alive clients cannot pin a thread each forever.  It binds loopback
+    only unless ``allow_non_loopback=True`` (it accepts any caller's mail and has a well-known
+    key, so exposing it is a choice to make explicitly).
 
     Example::
 
@@ -108,6 +92,7 @@ class Smtp2goSandbox:
         allow_non_loopback: bool = False,
         idempotency_headers: Iterable[str] = DEFAULT_IDEMPOTENCY_HEADERS,
         fault_seed: int = 0,
+        connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT,
     ) -> None:
         if not is_loopback(host) and not allow_non_loopback:
             raise ValueError(
@@ -115,8 +100,11 @@ class Smtp2goSandbox:
                 "from anyone who can reach it. Use 127.0.0.1, or pass allow_non_loopback=True "
                 "(--allow-non-loopback on the command line) if you really mean it."
             )
+        if isinstance(connection_timeout, bool) or not 0 < connection_timeout < threading.TIMEOUT_MAX:
+            raise ValueError(f"connection_timeout must be a positive number of seconds, not {connection_timeout!r}")
         self.host = host
         self.port = port
+        self.connection_timeout = float(connection_timeout)
         self.clock = clock or SandboxClock()
         self.state = SandboxState(self.clock, max_messages=max_messages, idempotency_headers=idempotency_headers)
         self.faults = FaultPlan(seed=fault_seed)
@@ -140,6 +128,7 @@ class Smtp2goSandbox:
             control=self._control,
             # Room for a max-size email in base64 inside JSON, plus slack.
             max_request_bytes=self.max_size_bytes * 2 + 1024 * 1024,
+            connection_timeout=self.connection_timeout,
         )
         self.port = int(server.server_address[1])
         self._server = server
@@ -241,7 +230,7 @@ class Smtp2goSandbox:
         path: str = "email/send",
         *,
         status: int | None = 429,
-        retry_after: float | None = None,
+        retry_after: float | str | None = None,
         count: int | None = None,
         rate: float | None = None,
         latency: float = 0.0,
@@ -294,85 +283,4 @@ class Smtp2goSandbox:
 
     # -- HTTP control routes --------------------------------------------------------------------
     def _control(self, method: str, path: str, query: dict[str, list[str]], body: bytes) -> Response:
-        try:
-            payload = json.loads(body) if body.strip() else {}
-        except ValueError:
-            return json_response(400, {"error": "The body must be JSON."})
-        if not isinstance(payload, dict):
-            return json_response(400, {"error": "The body must be a JSON object."})
-        route = path[len("/_sandbox") :].strip("/")
-        try:
-            return self._control_route(method, route, query, payload)
-        except (TypeError, ValueError) as exc:
-            return json_response(400, {"error": str(exc)})
-
-    def _control_route(self, method: str, route: str, query: dict[str, list[str]], payload: dict[str, Any]) -> Response:
-        def one(name: str) -> str | None:
-            return query[name][0] if query.get(name) else None
-
-        if route == "health" and method == "GET":
-            return json_response(200, {"status": "ok"})
-        if route == "messages" and method == "GET":
-            return json_response(200, {"messages": [m.to_dict() for m in self.messages()]})
-        if route == "arrivals" and method == "GET":
-            return json_response(200, {"arrivals": self.arrivals()})
-        if route == "duplicates" and method == "GET":
-            return json_response(200, {"duplicates": self.duplicates()})
-        if route == "events" and method == "GET":
-            return json_response(200, {"events": self.events(one("email_id"))})
-        if route == "requests" and method == "GET":
-            counts = self.state.request_counts()
-            path = one("path")
-            if path is not None:
-                counts["count"] = self.request_count(path)
-            return json_response(200, counts)
-        if route == "faults":
-            if method == "GET":
-                return json_response(200, {"faults": [f.to_dict() for f in self.faults.list()]})
-            if method == "POST":
-                return json_response(201, self.inject_fault(**payload).to_dict())
-            if method == "DELETE":
-                self.clear_faults()
-                return json_response(200, {"faults": []})
-        if route == "keys" and method == "POST":
-            key = payload.get("api_key")
-            if not isinstance(key, str) or not key:
-                raise ValueError("'api_key' is required")
-            self.add_api_key(key, payload.get("permissions"))
-            info = self.state.key_info(key)
-            return json_response(201, {"username": info.username if info else None})
-        if route == "templates":
-            if method == "GET":
-                return json_response(200, {"templates": [t.to_dict() for t in self.state.templates()]})
-            if method == "POST":
-                return json_response(201, self.add_template(**payload).to_dict())
-        if route == "suppressions":
-            if method == "GET":
-                return json_response(200, {"suppressions": [s.to_dict() for s in self.state.suppressions()]})
-            if method == "POST":
-                address = payload.get("email_address")
-                if not isinstance(address, str) or not address:
-                    raise ValueError("'email_address' is required")
-                return json_response(201, self.suppress(address, str(payload.get("reason") or "manual")).to_dict())
-        if route == "clock":
-            if method == "POST":
-                self._drive_clock(payload)
-            if method in ("GET", "POST"):
-                return json_response(200, {"now": format_date(self.clock.now()), "frozen": self.clock.frozen})
-        if route == "reset" and method == "POST":
-            self.reset()
-            return json_response(200, {"reset": True})
-        return json_response(404, {"error": f"No control route {method} /_sandbox/{route}"})
-
-    def _drive_clock(self, payload: dict[str, Any]) -> None:
-        if payload.get("freeze") is True:
-            self.clock.freeze()
-        if "set" in payload:
-            moment = parse_datetime(payload["set"])
-            if moment is None:
-                raise ValueError("'set' must be a date")
-            self.clock.set(moment)
-        if "advance" in payload:
-            self.clock.advance(float(payload["advance"]))
-        if payload.get("freeze") is False:
-            self.clock.unfreeze()
+        return control_routes.handle(self, method, path, query, body)

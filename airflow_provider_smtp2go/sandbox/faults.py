@@ -24,9 +24,18 @@ RNG, so runs repeat), or both (rate-limited, at most ``count`` times).  Kinds:
 ``hang``) end as soon as the sandbox stops, so a held connection never delays ``stop()``.
 
 Parameters (all JSON-friendly, the same names in ``Fault(...)``, ``Smtp2goSandbox.inject_fault``
-and the body of ``POST /_sandbox/faults``): ``path``, ``kind``, ``status``, ``retry_after``
-(seconds), ``ratelimit_reset`` (seconds from now), ``count``, ``rate``, ``latency`` (seconds) and
-``bytes_per_second`` (``trickle`` only).
+and the body of ``POST /_sandbox/faults``):
+
+``path``              endpoint (``"email/send"``, ``"/v3/activity/search"``) or ``"*"``
+``kind``              one of the kinds above (default ``status``, or ``latency`` with no status)
+``status``            HTTP status of a ``status`` fault, 200..599
+``retry_after``       a 429's (or other status's) ``Retry-After``: a number of seconds, sent as
+                      given even when absurd (``inf``, ``nan``, ``-5``, ``1e308``), or a string
+                      sent verbatim (an HTTP-date, ``"soon"``): clients must survive all of them
+``ratelimit_reset``   a 429's ``X-RateLimit-Reset``, in finite seconds from now
+``count``, ``rate``   how often it fires (see above)
+``latency``           seconds to wait first, 0..86400
+``bytes_per_second``  a ``trickle``'s speed, at least 0.01
 
 Example::
 
@@ -41,6 +50,7 @@ Example::
 from __future__ import annotations
 
 import itertools
+import math
 import random
 import threading
 import time
@@ -57,6 +67,11 @@ from airflow_provider_smtp2go.sandbox.wire import (
 )
 
 FAULT_KINDS = frozenset({"status", "latency", "drop_before", "drop_after", "malformed", "html_502", "trickle", "hang"})
+
+MAX_WAIT = 86_400.0
+"""Longest ``latency`` in seconds (longer waits cannot be scheduled; use ``hang``)."""
+MIN_BYTES_PER_SECOND = 0.01
+"""Slowest ``trickle``: one byte every 100 s."""
 
 _STATUS_MESSAGES = {
     429: "Too many requests: your IP address has been temporarily rate limited. Please back off.",
@@ -84,7 +99,7 @@ class Fault:
     path: str = "email/send"
     kind: str | None = None
     status: int | None = 429
-    retry_after: float | None = None
+    retry_after: float | str | None = None
     ratelimit_reset: float | None = None
     count: int | None = None
     rate: float | None = None
@@ -95,6 +110,7 @@ class Fault:
     remaining: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.kind is None:
             self.kind = "latency" if self.status is None and self.latency > 0 else "status"
         if self.kind not in FAULT_KINDS:
@@ -105,15 +121,38 @@ class Fault:
             raise ValueError("rate must be between 0 and 1")
         if self.count is not None and self.count < 1:
             raise ValueError("count must be at least 1")
-        if self.latency < 0:
-            raise ValueError("latency must not be negative")
+        if not 0 <= self.latency <= MAX_WAIT:
+            raise ValueError(f"latency must be between 0 and {MAX_WAIT:g} seconds (a 'hang' waits forever)")
         if self.kind == "trickle":
-            if self.bytes_per_second is None or not self.bytes_per_second > 0:
-                raise ValueError("a 'trickle' fault needs bytes_per_second > 0")
+            if self.bytes_per_second is None or self.bytes_per_second < MIN_BYTES_PER_SECOND:
+                raise ValueError(f"a 'trickle' fault needs bytes_per_second >= {MIN_BYTES_PER_SECOND}")
         elif self.bytes_per_second is not None:
             raise ValueError("bytes_per_second only applies to kind='trickle'")
         self.path = "*" if self.path.strip() == "*" else normalize_path(self.path)
         self.remaining = self.count if self.count is not None else (1 if self.rate is None else None)
+
+    def _check_types(self) -> None:
+        # The control API passes JSON straight in: a wrong type must be a clear error now, not a
+        # crash when the fault fires.
+        if not isinstance(self.path, str):
+            raise TypeError("path must be a string such as 'email/send' or '*'")
+        if self.kind is not None and not isinstance(self.kind, str):
+            raise TypeError("kind must be a string")
+        if self.status is not None and (not _is_int(self.status) or not 200 <= self.status <= 599):
+            raise ValueError("status must be an HTTP status code between 200 and 599")
+        if self.count is not None and not _is_int(self.count):
+            raise TypeError("count must be an integer")
+        for name in ("rate", "latency", "bytes_per_second", "ratelimit_reset"):
+            value = getattr(self, name)
+            if value is not None and not _is_finite(value):
+                raise ValueError(f"{name} must be a finite number")
+        if self.latency is None:
+            raise TypeError("latency must be a number")
+        if isinstance(self.retry_after, str):
+            if not self.retry_after.isascii() or not self.retry_after.isprintable():
+                raise ValueError("retry_after, as a string, must be printable ASCII (it is sent as a header)")
+        elif self.retry_after is not None and not _is_number(self.retry_after):
+            raise TypeError("retry_after must be a number of seconds or a string")
 
     @property
     def active(self) -> bool:
@@ -165,8 +204,26 @@ class Fault:
         }
 
 
-def _header_number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+def _header_number(value: float | str) -> str:
+    # Any value on purpose (inf, nan, negative, huge): clients must cope with a garbage Retry-After.
+    if isinstance(value, (str, int)):
+        return str(value)
+    return str(int(value)) if value.is_integer() else f"{value:g}"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite(value: object) -> bool:
+    try:
+        return _is_number(value) and math.isfinite(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 class FaultPlan:

@@ -21,6 +21,7 @@ import select
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from email.utils import formatdate
 from http import HTTPStatus
@@ -30,8 +31,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from airflow_provider_smtp2go.sandbox.api import ParsedRequest, SandboxApi
+from airflow_provider_smtp2go.sandbox.control_routes import CONTROL_HEADER, missing_header
 from airflow_provider_smtp2go.sandbox.faults import Fault, FaultPlan
 from airflow_provider_smtp2go.sandbox.wire import (
+    API_EXCEPTION,
     METHOD_NOT_ALLOWED,
     PAYLOAD_TOO_LARGE,
     Response,
@@ -82,6 +85,9 @@ _MAX_HEADERS = 100
 _MAX_LINE = 65536
 _TRICKLE_TICK = 0.05  # seconds between a trickle's writes (longer only below 1/tick bytes/s)
 _HANG_POLL = 0.1  # how often a hung connection checks whether its client went away
+
+DEFAULT_CONNECTION_TIMEOUT = 30.0
+"""Seconds a connection may stay silent (idle keep-alive, slow headers or body) before it is closed."""
 
 CONNECTION_THREAD_NAME = f"{SERVER_NAME}-connection"
 """Name of every connection-handling thread (tests count them to prove handlers end)."""
@@ -145,8 +151,9 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         return True
 
     def setup(self) -> None:
-        """Disable Nagle and register the socket so ``stop()`` can close idle keep-alives."""
+        """Time out silent sockets, disable Nagle, and register the socket for ``stop()``."""
         super().setup()
+        self.connection.settimeout(self.server.connection_timeout)
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection)
 
@@ -210,7 +217,10 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             return
         url = urlsplit(self.path)
         if url.path == CONTROL_PREFIX or url.path.startswith(CONTROL_PREFIX + "/"):
-            self._write(self.server.control(method, url.path, parse_qs(url.query), body))
+            if self.headers.get(CONTROL_HEADER) != "1":
+                self._write(missing_header())
+            else:
+                self._write(self._safely(lambda: self.server.control(method, url.path, parse_qs(url.query), body)))
             return
         if method not in ("POST", "PATCH"):
             self._write(error(405, "Every SMTP2GO API call is a POST with a JSON body.", METHOD_NOT_ALLOWED))
@@ -220,7 +230,7 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         api.state.record_request(request.path, request.api_key)
         fault = self.server.faults.take(request.path)
         if fault is None:
-            self._write(api.respond(request))
+            self._write(self._safely(lambda: api.respond(request)))
         else:
             self._apply(fault, request)
 
@@ -234,7 +244,8 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
         elif kind == "hang":
             self._hang()
         elif kind in ("latency", "drop_after", "trickle"):
-            response = self.server.api.respond(request)  # the work happens, whatever the answer's fate
+            # The work happens, whatever the answer's fate.
+            response = self._safely(lambda: self.server.api.respond(request))
             if kind == "drop_after":
                 self._drop()
             elif kind == "trickle":
@@ -242,7 +253,15 @@ class SandboxRequestHandler(BaseHTTPRequestHandler):
             else:
                 self._write(response)
         else:
-            self._write(fault.response())
+            self._write(self._safely(fault.response))
+
+    def _safely(self, answer: Callable[[], Response]) -> Response:
+        """``answer()``, or a JSON 500 if it raised: a sandbox bug must not look like a network fault."""
+        try:
+            return answer()
+        except Exception as exc:
+            traceback.print_exc()  # a bug in the sandbox: loud on stderr, but the client gets an answer
+            return error(500, f"The sandbox failed on this request ({type(exc).__name__}).", API_EXCEPTION)
 
     def _trickle(self, response: Response, bytes_per_second: float) -> None:
         data = serialize(response, close=self.close_connection)
@@ -288,8 +307,10 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         faults: FaultPlan,
         control: ControlHandler,
         max_request_bytes: int,
+        connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT,
     ) -> None:
         self.api = api
+        self.connection_timeout = connection_timeout
         self.faults = faults
         self.control = control
         self.max_request_bytes = max_request_bytes

@@ -41,6 +41,11 @@ PAYLOAD_HINT = (
 
 JSON_CONTENT_TYPE = "application/json"
 
+MAX_JSON_DEPTH = 64
+"""Deepest nesting a request body may have.  SMTP2GO payloads need five levels at most; without a
+bound a body of 100k ``[`` makes the parser raise ``RecursionError``, and a body just under the
+interpreter's limit is accepted but can never be serialised again (every later inspection fails)."""
+
 
 @dataclass
 class Response:
@@ -55,6 +60,39 @@ class Response:
 def new_request_id() -> str:
     """A fresh ``request_id`` (a UUID, like the real API's)."""
     return str(uuid.uuid4())
+
+
+def decode_json(body: bytes | str) -> Any:
+    """Parse a request body; every way it can be bad is a ``ValueError`` saying why.
+
+    >>> decode_json(b'{"a": [1]}')
+    {'a': [1]}
+    >>> decode_json(b"[" * 100_000)
+    Traceback (most recent call last):
+    ...
+    ValueError: The JSON is nested deeper than 64 levels.
+    """
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        raise ValueError(f"The JSON is nested deeper than {MAX_JSON_DEPTH} levels.") from None
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"The body is not valid JSON ({exc}).") from None
+    _check_depth(value)
+    return value
+
+
+def _check_depth(value: Any) -> None:
+    # Iterative, so checking depth cannot itself run out of stack.
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, (dict, list)):
+                if depth + 1 > MAX_JSON_DEPTH:
+                    raise ValueError(f"The JSON is nested deeper than {MAX_JSON_DEPTH} levels.")
+                stack.append((child, depth + 1))
 
 
 def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
+from airflow_provider_smtp2go.sandbox import CONTROL_HEADERS, Smtp2goSandbox
 
 
 def send(sb: Smtp2goSandbox, key: str | None = None, **over: Any) -> requests.Response:
@@ -45,7 +45,7 @@ def test_start_stop_without_context_manager() -> None:
         sb.stop()
     assert not sb.running
     with pytest.raises(requests.ConnectionError):
-        requests.get(f"{url}/_sandbox/health", timeout=2)
+        requests.get(f"{url}/_sandbox/health", headers=CONTROL_HEADERS, timeout=2)
     sb.stop()  # idempotent
 
 
@@ -99,54 +99,56 @@ def test_max_messages_evicts_oldest_first() -> None:
 def test_http_control_api(smtp2go_sandbox: Smtp2goSandbox) -> None:
     sb = smtp2go_sandbox
     ctl = f"{sb.url}/_sandbox"
-    assert requests.get(f"{ctl}/health", timeout=5).json() == {"status": "ok"}
+    ctl_http = requests.Session()
+    ctl_http.headers.update(CONTROL_HEADERS)
+    assert ctl_http.get(f"{ctl}/health", timeout=5).json() == {"status": "ok"}
 
     limited = "ctl-" + sb.api_key[4:]
-    made = requests.post(f"{ctl}/keys", json={"api_key": limited, "permissions": ["/email/send"]}, timeout=5)
+    made = ctl_http.post(f"{ctl}/keys", json={"api_key": limited, "permissions": ["/email/send"]}, timeout=5)
     assert made.status_code == 201
     assert made.json()["username"].startswith("api-")
     assert send(sb, key=limited).status_code == 200
 
     tpl = {"template_id": "hello-1", "subject": "Hi {{ who }}", "text_body": "body"}
-    assert requests.post(f"{ctl}/templates", json=tpl, timeout=5).status_code == 201
+    assert ctl_http.post(f"{ctl}/templates", json=tpl, timeout=5).status_code == 201
     assert send(sb, template_id="hello-1", template_data={"who": "you"}).status_code == 200
-    assert requests.post(f"{ctl}/suppressions", json={"email_address": "no@example.com"}, timeout=5).ok
+    assert ctl_http.post(f"{ctl}/suppressions", json={"email_address": "no@example.com"}, timeout=5).ok
     assert send(sb, to=["no@example.com"]).json()["data"]["failed"] == 1
 
-    messages = requests.get(f"{ctl}/messages", timeout=5).json()["messages"]
+    messages = ctl_http.get(f"{ctl}/messages", timeout=5).json()["messages"]
     assert [m["subject"] for m in messages] == ["Hi", "Hi you", "Hi"]
     assert messages[0]["to"] == ["alice@example.com"]
     assert messages[2]["failed_recipients"] == ["no@example.com"]
-    events = requests.get(f"{ctl}/events", params={"email_id": messages[0]["email_id"]}, timeout=5).json()
+    events = ctl_http.get(f"{ctl}/events", params={"email_id": messages[0]["email_id"]}, timeout=5).json()
     assert [e["event"] for e in events["events"]] == ["processed", "delivered"]
-    assert requests.get(f"{ctl}/duplicates", timeout=5).json() == {"duplicates": {}}
-    assert len(requests.get(f"{ctl}/arrivals", timeout=5).json()["arrivals"]) == 3
+    assert ctl_http.get(f"{ctl}/duplicates", timeout=5).json() == {"duplicates": {}}
+    assert len(ctl_http.get(f"{ctl}/arrivals", timeout=5).json()["arrivals"]) == 3
 
-    counts = requests.get(f"{ctl}/requests", params={"path": "email/send"}, timeout=5).json()
+    counts = ctl_http.get(f"{ctl}/requests", params={"path": "email/send"}, timeout=5).json()
     assert counts["count"] == 3
     assert counts["by_path"] == {"email/send": 3}
     assert sb.api_key not in str(counts)  # keys are shown by username only
 
-    fault = requests.post(f"{ctl}/faults", json={"path": "email/send", "status": 503, "count": 1}, timeout=5)
+    fault = ctl_http.post(f"{ctl}/faults", json={"path": "email/send", "status": 503, "count": 1}, timeout=5)
     assert fault.status_code == 201
-    assert len(requests.get(f"{ctl}/faults", timeout=5).json()["faults"]) == 1
+    assert len(ctl_http.get(f"{ctl}/faults", timeout=5).json()["faults"]) == 1
     assert send(sb).status_code == 503
-    requests.post(f"{ctl}/faults", json={"path": "email/send", "status": 500}, timeout=5)
-    assert requests.delete(f"{ctl}/faults", timeout=5).json() == {"faults": []}
+    ctl_http.post(f"{ctl}/faults", json={"path": "email/send", "status": 500}, timeout=5)
+    assert ctl_http.delete(f"{ctl}/faults", timeout=5).json() == {"faults": []}
     assert send(sb).status_code == 200
-    assert requests.post(f"{ctl}/faults", json={"kind": "nope"}, timeout=5).status_code == 400
+    assert ctl_http.post(f"{ctl}/faults", json={"kind": "nope"}, timeout=5).status_code == 400
 
-    clock = requests.post(f"{ctl}/clock", json={"freeze": True, "set": "2026-01-02T03:04:05Z"}, timeout=5).json()
+    clock = ctl_http.post(f"{ctl}/clock", json={"freeze": True, "set": "2026-01-02T03:04:05Z"}, timeout=5).json()
     assert clock == {"now": "2026-01-02T03:04:05Z", "frozen": True}
-    clock = requests.post(f"{ctl}/clock", json={"advance": 60}, timeout=5).json()
+    clock = ctl_http.post(f"{ctl}/clock", json={"advance": 60}, timeout=5).json()
     assert clock["now"] == "2026-01-02T03:05:05Z"
     assert sb.clock.now().minute == 5
 
-    assert requests.post(f"{ctl}/reset", timeout=5).json() == {"reset": True}
+    assert ctl_http.post(f"{ctl}/reset", timeout=5).json() == {"reset": True}
     assert sb.messages() == []
     assert sb.request_count() == 0
     assert send(sb).status_code == 200  # keys survive a reset
-    assert requests.get(f"{ctl}/nothing", timeout=5).status_code == 404
+    assert ctl_http.get(f"{ctl}/nothing", timeout=5).status_code == 404
 
 
 def test_api_rejects_get(smtp2go_sandbox: Smtp2goSandbox) -> None:
@@ -175,7 +177,7 @@ def test_python_dash_m_serves_until_terminated() -> None:
         deadline = time.monotonic() + 10
         while True:
             try:
-                requests.get(f"{base}/_sandbox/health", timeout=0.5)
+                requests.get(f"{base}/_sandbox/health", headers=CONTROL_HEADERS, timeout=0.5)
                 break
             except requests.ConnectionError:
                 assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""

@@ -9,14 +9,16 @@ The engine needs no Airflow (``Smtp2goBulkSendOperator`` wraps it):
 ...                        MessageTemplate(sender="ops@example.com", subject="Hi {{ name }}", text_body="Hello"),
 ...                        namespace="my-mailing", ledger_store=DirectoryLedgerStore("ledger"))  # doctest: +SKIP
 
-Modules: ``rows`` (load, render, validate), ``keys`` (idempotency keys), ``ledger`` (durable
-progress), ``concurrency`` (AIMD limit), ``ratecap`` (token bucket), ``sender`` (the thread
-pool), ``reconcile`` (activity lookups), ``progress`` (log cadence), ``report`` (report and
-summary), ``job`` (the whole run).
+Modules: ``outcome`` (a row's fate and its allowed changes), ``rows`` (load, render,
+validate), ``keys`` (idempotency keys), ``ledger`` (durable, verified progress), ``client``
+(what the engine needs from a client), ``concurrency`` (AIMD limit), ``ratecap`` (token
+bucket), ``sender`` (the thread pool), ``reconcile`` (activity lookups), ``progress`` (log
+cadence), ``report`` (report and summary), ``job`` (the whole run).
 """
 
 from __future__ import annotations
 
+from airflow_provider_smtp2go.bulk.client import BulkClient
 from airflow_provider_smtp2go.bulk.concurrency import AdaptiveConcurrency
 from airflow_provider_smtp2go.bulk.job import BulkSendResult, run_bulk_send
 from airflow_provider_smtp2go.bulk.keys import IDEMPOTENCY_HEADER, idempotency_key
@@ -25,11 +27,12 @@ from airflow_provider_smtp2go.bulk.ledger import (
     KeyValueLedgerStore,
     Ledger,
     LedgerStore,
-    RowState,
+    Smtp2goLedgerError,
 )
+from airflow_provider_smtp2go.bulk.outcome import Outcome, OutcomeTransitionError, transition
 from airflow_provider_smtp2go.bulk.progress import ProgressReporter
 from airflow_provider_smtp2go.bulk.ratecap import RateCap
-from airflow_provider_smtp2go.bulk.reconcile import Reconciler, Verdict
+from airflow_provider_smtp2go.bulk.reconcile import Reconciler, Resolution
 from airflow_provider_smtp2go.bulk.report import RowReport, summarize, write_report
 from airflow_provider_smtp2go.bulk.rows import (
     InvalidRowsError,
@@ -44,6 +47,7 @@ from airflow_provider_smtp2go.bulk.sender import BulkSender, SendOutcome
 __all__ = [
     "IDEMPOTENCY_HEADER",
     "AdaptiveConcurrency",
+    "BulkClient",
     "BulkSendResult",
     "BulkSender",
     "DirectoryLedgerStore",
@@ -52,19 +56,22 @@ __all__ = [
     "Ledger",
     "LedgerStore",
     "MessageTemplate",
+    "Outcome",
+    "OutcomeTransitionError",
     "PreparedRow",
     "ProgressReporter",
     "RateCap",
     "Reconciler",
+    "Resolution",
     "RowError",
     "RowReport",
-    "RowState",
     "SendOutcome",
-    "Verdict",
+    "Smtp2goLedgerError",
     "idempotency_key",
     "load_rows",
     "prepare_rows",
     "run_bulk_send",
     "summarize",
+    "transition",
     "write_report",
 ]

@@ -9,6 +9,9 @@ Several workers usually hit 429 at once (they were all in flight when the limit 
 only the first of them, counted by the *epoch* its request started in, cuts the limit, so one
 congestion event halves the limit once rather than once per worker.
 
+How long to pause is not decided here: ``RetryPolicy.wait`` (the one backoff) says, from the
+server's ``Retry-After`` or, without one, from SMTP2GO's IP time-out doubling per consecutive 429.
+
 >>> limit = AdaptiveConcurrency(16, clock=lambda: 100.0)
 >>> ticket = limit.acquire()
 >>> limit.release(ticket, rate_limited=True, retry_after=2.0)
@@ -22,6 +25,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from airflow_provider_smtp2go.client.retry import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,8 @@ class AdaptiveConcurrency:
     :param max_limit: the ceiling (the configured concurrency).
     :param min_limit: never go below this many in flight.
     :param decrease_factor: multiply the limit by this on a 429.
-    :param rate_limit_backoff: pause after a 429 without ``Retry-After`` (SMTP2GO times an IP
-        out for at least 60 s); doubles with each consecutive 429, up to ``rate_limit_backoff_max``.
+    :param policy: whose ``wait`` sets the pause after a 429 (its ``rate_limit_backoff`` and
+        ``rate_limit_backoff_max`` apply when the answer carries no ``Retry-After``).
     """
 
     def __init__(
@@ -47,8 +52,7 @@ class AdaptiveConcurrency:
         *,
         min_limit: int = 1,
         decrease_factor: float = 0.5,
-        rate_limit_backoff: float = 60.0,
-        rate_limit_backoff_max: float = 300.0,
+        policy: RetryPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_limit < 1 or not 1 <= min_limit <= max_limit:
@@ -58,8 +62,7 @@ class AdaptiveConcurrency:
         self.max_limit = max_limit
         self.min_limit = min_limit
         self.decrease_factor = decrease_factor
-        self.rate_limit_backoff = rate_limit_backoff
-        self.rate_limit_backoff_max = rate_limit_backoff_max
+        self.policy = policy or RetryPolicy()
         self._clock = clock
         self._cond = threading.Condition()
         self.limit = float(max_limit)
@@ -101,12 +104,7 @@ class AdaptiveConcurrency:
                     self.decreases += 1
                     self.limit = max(float(self.min_limit), self.limit * self.decrease_factor)
                     self._consecutive_429 += 1
-                if retry_after is not None:
-                    backoff = float(retry_after)
-                else:
-                    backoff = min(
-                        self.rate_limit_backoff_max, self.rate_limit_backoff * 2 ** max(0, self._consecutive_429 - 1)
-                    )
+                backoff = self.policy.wait(max(1, self._consecutive_429), retry_after, rate_limited=True)
                 self.paused_until = max(self.paused_until, self._clock() + backoff)
             else:
                 self._consecutive_429 = 0

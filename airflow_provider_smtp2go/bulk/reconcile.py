@@ -8,17 +8,17 @@ keys, but every bulk email carries the custom header ``X-Smtp2go-Idempotency-Key
 1. wait until the newest ambiguous send is ``settle_seconds`` old (activity is not instant);
 2. search the activity log for the rows' recipients since shortly before the first of them
    left (several recipients per query, OR-ed with ``|``; the client keeps to 60 requests/min);
-3. an event carrying the row's key proves it **sent** (its ``email_id`` is kept); no such
-   event after settling proves it **unsent** (safe to send); a failed lookup proves nothing,
-   and the row is reported **unknown**: never guessed, never resent.
+3. an event carrying the row's key proves it ``Outcome.SENT`` (its ``email_id`` is kept); no
+   such event after settling, with every page read, proves it unsent (``Outcome.RETRYABLE``:
+   safe to send); a failed or unfinished lookup proves nothing, and the row is
+   ``Outcome.UNKNOWN``: never guessed, never resent.
 
 >>> reconciler = Reconciler(client, settle_seconds=120)  # doctest: +SKIP
->>> resolutions = reconciler.reconcile([(row, pending_since) for row, pending_since in ambiguous])  # doctest: +SKIP
+>>> resolutions = reconciler.reconcile(rows, since=first_pending, settled_after=last_answer)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,26 +26,22 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_provider_smtp2go.bulk.client import BulkClient
 from airflow_provider_smtp2go.bulk.keys import IDEMPOTENCY_HEADER
+from airflow_provider_smtp2go.bulk.outcome import Outcome
 from airflow_provider_smtp2go.bulk.rows import PreparedRow
 from airflow_provider_smtp2go.client.errors import Smtp2goError
 
 log = logging.getLogger("airflow_provider_smtp2go.bulk")
-
-
-class Verdict(str, enum.Enum):
-    SENT = "sent"  # an activity event carries the key
-    UNSENT = "unsent"  # searched after settling, nothing carries the key
-    UNKNOWN = "unknown"  # the lookup failed: cannot tell
-
-    def __str__(self) -> str:
-        return self.value
+PROVEN_UNSENT = "proven unsent: no activity event carries its idempotency key"
 
 
 @dataclass(frozen=True)
 class Resolution:
+    """What the activity log proved about one key: ``outcome`` is SENT, RETRYABLE or UNKNOWN."""
+
     key: str
-    verdict: Verdict
+    outcome: Outcome
     email_id: str | None = None
     reason: str | None = None
 
@@ -78,7 +74,7 @@ class Reconciler:
 
     def __init__(
         self,
-        client: Any,
+        client: BulkClient,
         *,
         settle_seconds: float = 120.0,
         terms_per_query: int = 20,
@@ -98,19 +94,24 @@ class Reconciler:
         self.log = logger or log
         self.queries = 0
 
-    def reconcile(self, rows: Sequence[tuple[PreparedRow, float | None]]) -> dict[str, Resolution]:
-        """Resolve ``(row, pending_since)`` pairs; ``pending_since`` is a wall-clock epoch."""
+    def reconcile(
+        self, rows: Sequence[PreparedRow], *, since: float | None = None, settled_after: float | None = None
+    ) -> dict[str, Resolution]:
+        """Resolve ``rows`` whose sends may have started at ``since`` and ended by ``settled_after``.
+
+        Both are wall-clock epochs (default: now). The search covers the activity log from
+        ``since - lookback``; it starts once ``settled_after + settle_seconds`` has passed.
+        """
         if not rows:
             return {}
         now = self._clock()
-        stamps = [since if since is not None else now for _, since in rows]
-        wait = max(stamps) + self.settle_seconds - now
+        wait = (now if settled_after is None else settled_after) + self.settle_seconds - now
         if wait > 0:
             self.log.info("bulk send: waiting %.0f s for SMTP2GO's activity log before reconciling", wait)
             self._sleep(wait)
-        start = datetime.fromtimestamp(min(stamps) - self.lookback, tz=timezone.utc)
+        start = datetime.fromtimestamp(min(now, since or now) - self.lookback, tz=timezone.utc)
         by_recipient: dict[str, list[PreparedRow]] = {}
-        for row, _ in rows:
+        for row in rows:
             by_recipient.setdefault(_search_term(row.recipient), []).append(row)
         resolutions: dict[str, Resolution] = {}
         terms = list(by_recipient)
@@ -123,21 +124,19 @@ class Reconciler:
             except Smtp2goError as exc:
                 for row in group_rows:
                     resolutions[row.key] = Resolution(
-                        row.key, Verdict.UNKNOWN, reason=f"activity lookup failed: {type(exc).__name__}: {exc}"
+                        row.key, Outcome.UNKNOWN, reason=f"activity lookup failed: {type(exc).__name__}: {exc}"
                     )
                 continue
             for row in group_rows:
                 if row.key in found:
-                    resolutions[row.key] = Resolution(row.key, Verdict.SENT, email_id=found[row.key])
+                    resolutions[row.key] = Resolution(row.key, Outcome.SENT, email_id=found[row.key])
                 elif complete:
-                    resolutions[row.key] = Resolution(
-                        row.key, Verdict.UNSENT, reason="no activity event carries its idempotency key"
-                    )
+                    resolutions[row.key] = Resolution(row.key, Outcome.RETRYABLE, reason=PROVEN_UNSENT)
                 else:
                     resolutions[row.key] = Resolution(
-                        row.key, Verdict.UNKNOWN, reason=f"activity search not exhausted after {self.max_pages} pages"
+                        row.key, Outcome.UNKNOWN, reason=f"activity search not exhausted after {self.max_pages} pages"
                     )
-        counts = {v.value: sum(r.verdict is v for r in resolutions.values()) for v in Verdict}
+        counts = {o.value: n for o in Outcome if (n := sum(r.outcome is o for r in resolutions.values()))}
         self.log.info("bulk send: reconciled %d ambiguous rows: %s", len(resolutions), counts)
         return resolutions
 

@@ -5,16 +5,16 @@ The report holds one record per input row: its index, idempotency key, recipient
 path or an ``ObjectStoragePath``. XCom gets only counts and the first few failures, so 10,000
 rows never land in the metadata database.
 
-Outcomes:
+Each record's ``outcome`` is one of ``outcome.REPORTED``:
 
 ``sent``          accepted by SMTP2GO in this run (or proven accepted by the activity log)
 ``already_sent``  accepted in an earlier try of the task; not sent again
 ``failed``        permanently rejected (bad address, 4xx, 200-with-failure)
-``retryable``     not accepted because of transient trouble (429, 503, network); a retry sends it
-``unknown``       may or may not have been accepted, and the activity log could not tell
+``retryable``     proven not accepted (429, 503, network, or absent from the activity log); a retry sends it
+``unknown``       may or may not have been accepted, and the activity log could not tell: never resent blindly
 ``invalid``       failed validation and was skipped (``on_invalid="skip"``)
 
->>> summarize([RowReport(0, "k", "a@example.com", "sent", email_id="1x")], total_rows=1)["counts"]["sent"]
+>>> summarize([RowReport(0, "k", "a@example.com", Outcome.SENT, email_id="1x")], total_rows=1)["counts"]["sent"]
 1
 """
 
@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-OUTCOMES = ("sent", "already_sent", "failed", "retryable", "unknown", "invalid")
+from airflow_provider_smtp2go.bulk.outcome import REPORTED, Outcome
+
 REPORT_FIELDS = ("index", "idempotency_key", "recipient", "outcome", "email_id", "reason", "attempts")
 REPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 # Enough failures for a human to see what went wrong; the rest are in the report.
@@ -45,13 +46,17 @@ class RowReport:
     index: int
     idempotency_key: str | None
     recipient: str | None
-    outcome: str
+    outcome: Outcome
     email_id: str | None = None
     reason: str | None = None
     attempts: int = 0
 
+    def __post_init__(self) -> None:
+        if not self.outcome.final:
+            raise ValueError(f"row {self.index}: a report cannot end on {self.outcome}")
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "outcome": self.outcome.value}
 
 
 def render_report(records: Sequence[RowReport], fmt: str) -> str:
@@ -111,15 +116,16 @@ def summarize(
     anyone who can read the DAG run, the report is where the user chose to put it).
     """
     counts = Counter(r.outcome for r in records)
-    problems = sorted((r for r in records if r.outcome not in ("sent", "already_sent")), key=lambda r: r.index)
+    accepted = (Outcome.SENT, Outcome.ALREADY_SENT)
+    problems = sorted((r for r in records if r.outcome not in accepted), key=lambda r: r.index)
     summary: dict[str, Any] = {
         "total_rows": total_rows,
-        "counts": {outcome: counts.get(outcome, 0) for outcome in OUTCOMES},
+        "counts": {outcome.value: counts.get(outcome, 0) for outcome in REPORTED},
         "failures": [
             {
                 "index": r.index,
                 "idempotency_key": r.idempotency_key,
-                "outcome": r.outcome,
+                "outcome": r.outcome.value,
                 "reason": (r.reason or "")[:REASON_CHARS],
             }
             for r in problems[:max_listed]

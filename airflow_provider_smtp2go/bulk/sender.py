@@ -5,11 +5,13 @@
   pauses them together, then grows back with successes.
 - **Optional rate cap.** A ``RateCap`` token bucket keeps the run under the account's
   sending limit instead of discovering it through 429s.
-- **Retries that cannot duplicate.** The sender, not the client, retries: 429 and 503 (nothing
-  was accepted) and connection errors where the request never left. A send that may have been
-  accepted (timeout or 5xx after the request left, a dropped connection) is *ambiguous*: it is
-  never retried here but handed to ``reconcile`` to be proven sent or unsent first. Permanent
-  errors (4xx, 200-with-failure) are final for that row; an auth error stops the whole run.
+- **Retries that cannot duplicate.** The sender, not the client, retries, under its own
+  ``RetryPolicy``: ``RetryPolicy.classify`` decides. ``RETRY`` (429, 503, a connection that
+  never left) is tried again after ``RetryPolicy.wait`` (a 429's pause is shared by every
+  worker). ``AMBIGUOUS`` (the request left, no usable answer) is never retried here but handed
+  to ``reconcile`` to be proven sent or unsent first. ``PERMANENT`` is final for that row, and
+  an auth error (a bad key) stops the whole run: every other row would fail the same way, and
+  error answers feed SMTP2GO's IP ban.
 - **Write-ahead progress.** Each dispatch batch is recorded ``pending`` in the ledger before
   its first request leaves; outcomes are flushed every ``flush_interval`` seconds.
 
@@ -22,38 +24,35 @@ from __future__ import annotations
 
 import logging
 import queue
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
 
+from airflow_provider_smtp2go.bulk.client import BulkClient
 from airflow_provider_smtp2go.bulk.concurrency import AdaptiveConcurrency
-from airflow_provider_smtp2go.bulk.ledger import Ledger, RowState
+from airflow_provider_smtp2go.bulk.ledger import Ledger
+from airflow_provider_smtp2go.bulk.outcome import Outcome
 from airflow_provider_smtp2go.bulk.progress import ProgressReporter
 from airflow_provider_smtp2go.bulk.ratecap import RateCap
 from airflow_provider_smtp2go.bulk.rows import PreparedRow
-from airflow_provider_smtp2go.client.errors import (
-    Smtp2goAmbiguousSendError,
-    Smtp2goAuthError,
-    Smtp2goError,
-    Smtp2goRateLimitError,
-    Smtp2goTransportError,
-    is_permanent,
-)
+from airflow_provider_smtp2go.client.errors import Smtp2goAuthError, Smtp2goError, Smtp2goRateLimitError
+from airflow_provider_smtp2go.client.retry import Decision, RetryPolicy
+
+#: The sender's default per-row budget: a few tries, with SMTP2GO's backoff after a 429.
+DEFAULT_ROW_POLICY = RetryPolicy(max_attempts=6)
 
 log = logging.getLogger("airflow_provider_smtp2go.bulk")
 
 
 @dataclass(frozen=True)
 class SendOutcome:
-    """What one row's send came to: ``state`` is SENT, FAILED, RETRYABLE or AMBIGUOUS."""
+    """What one row's send came to: ``outcome`` is SENT, FAILED, RETRYABLE or AMBIGUOUS."""
 
     row: PreparedRow
-    state: RowState
+    outcome: Outcome
     email_id: str | None = None
     reason: str | None = None
     attempts: int = 0
@@ -66,10 +65,10 @@ class BulkSender:
         class does the retrying, so that a 429 pauses every worker at once) and
         ``pool_maxsize >= concurrency``.
     :param concurrency: worker threads, and the ceiling of the adaptive limit.
+    :param policy: the per-row budget: ``max_attempts`` and ``deadline`` for the tries of one
+        row (a row out of budget stays ``retryable``: the next task try sends it), and the
+        backoff between them and after a 429.
     :param rate_cap: an optional ``RateCap`` (emails per second / hour).
-    :param max_attempts: tries per row for 429/503/connect failures before giving up on it
-        for this run (it stays ``retryable``: the next task try sends it).
-    :param rate_limit_backoff: pause after a 429 without ``Retry-After`` (seconds).
     :param progress_interval: seconds between progress log lines.
     :param flush_interval: seconds between ledger writes of outcomes.
     :param dispatch_batch: rows marked pending per ledger write (default ``max(256, 8 * concurrency)``;
@@ -78,15 +77,11 @@ class BulkSender:
 
     def __init__(
         self,
-        client: Any,
+        client: BulkClient,
         *,
         concurrency: int = 8,
+        policy: RetryPolicy = DEFAULT_ROW_POLICY,
         rate_cap: RateCap | None = None,
-        max_attempts: int = 6,
-        backoff_base: float = 1.0,
-        backoff_max: float = 30.0,
-        rate_limit_backoff: float = 60.0,
-        rate_limit_backoff_max: float = 300.0,
         progress_interval: float = 10.0,
         flush_interval: float = 1.0,
         dispatch_batch: int | None = None,
@@ -95,29 +90,21 @@ class BulkSender:
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        if max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
-        policy = getattr(client, "retry_policy", None)
-        if policy is not None and policy.max_attempts > 1:
+        if client.retry_policy.max_attempts > 1:
             raise ValueError(
                 "build the bulk client with retry=RetryPolicy.no_retries(): the bulk sender retries "
                 "itself so that a 429 pauses all workers together (the client would wait per thread)"
             )
         self.client = client
         self.concurrency = concurrency
+        self.policy = policy
         self.rate_cap = rate_cap
-        self.max_attempts = max_attempts
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.limit = AdaptiveConcurrency(
-            concurrency, rate_limit_backoff=rate_limit_backoff, rate_limit_backoff_max=rate_limit_backoff_max
-        )
+        self.limit = AdaptiveConcurrency(concurrency, policy=policy)
         self.progress_interval = progress_interval
         self.flush_interval = flush_interval
         self.dispatch_batch = dispatch_batch or max(256, 8 * concurrency)
         self.log = logger or log
         self._sleep = sleep
-        self._rng = random.Random()
         self._abort: BaseException | None = None
         self._abort_lock = threading.Lock()
 
@@ -128,44 +115,42 @@ class BulkSender:
 
     # One row
 
-    def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
-        return float(ceiling * self._rng.uniform(0.5, 1.0))
-
     def send_one(self, row: PreparedRow) -> SendOutcome:
-        """Send one row, retrying only what cannot have been accepted."""
+        """Send one row, retrying only what ``RetryPolicy.classify`` says cannot have been accepted."""
+        deadline = self.policy.start()
         reason = "not sent"
-        for attempt in range(1, self.max_attempts + 1):
+        for attempt in range(1, self.policy.max_attempts + 1):
             if self._abort is not None:
-                return SendOutcome(row, RowState.RETRYABLE, reason=f"not sent: run stopped ({self._abort})")
-            ticket = self.limit.acquire()
-            rate_limited, retry_after = False, None
+                return SendOutcome(row, Outcome.RETRYABLE, reason=f"not sent: run stopped ({self._abort})")
+            try:
+                ticket = self.limit.acquire(timeout=deadline.remaining())
+            except TimeoutError:
+                return SendOutcome(row, Outcome.RETRYABLE, reason=f"{reason}; out of time", attempts=attempt - 1)
+            error: Smtp2goError | None = None
             try:
                 if self.rate_cap is not None:
                     self.rate_cap.acquire()
                 result = self.client.send(row.email)
-                return SendOutcome(row, RowState.SENT, email_id=result.email_id, attempts=attempt)
-            except Smtp2goRateLimitError as exc:
-                rate_limited, retry_after, reason = True, exc.retry_after, f"rate limited: {exc}"
-            except Smtp2goAmbiguousSendError as exc:
-                return SendOutcome(row, RowState.AMBIGUOUS, reason=str(exc), attempts=attempt)
-            except Smtp2goTransportError as exc:
-                if exc.request_sent:  # cannot happen for sends today; be safe if it ever does
-                    return SendOutcome(row, RowState.AMBIGUOUS, reason=str(exc), attempts=attempt)
-                reason = f"connection failed before sending: {exc}"
-            except Smtp2goAuthError as exc:
-                with self._abort_lock:
-                    self._abort = self._abort or exc
-                return SendOutcome(row, RowState.FAILED, reason=str(exc), attempts=attempt)
+                return SendOutcome(row, Outcome.SENT, email_id=result.email_id, attempts=attempt)
             except Smtp2goError as exc:
-                if is_permanent(exc):
-                    return SendOutcome(row, RowState.FAILED, reason=str(exc), attempts=attempt)
-                reason = str(exc)  # 503 and other "nothing accepted" server errors
+                error = exc
             finally:
+                rate_limited = isinstance(error, Smtp2goRateLimitError)
+                retry_after = error.retry_after if isinstance(error, Smtp2goRateLimitError) else None
                 self.limit.release(ticket, rate_limited=rate_limited, retry_after=retry_after)
-            if not rate_limited and attempt < self.max_attempts:
-                self._sleep(self._backoff(attempt))  # a 429's pause is applied by the shared limit
-        return SendOutcome(row, RowState.RETRYABLE, reason=reason, attempts=self.max_attempts)
+            decision = RetryPolicy.classify(error)
+            if isinstance(error, Smtp2goAuthError):
+                with self._abort_lock:
+                    self._abort = self._abort or error
+            if decision is not Decision.RETRY:
+                outcome = Outcome.AMBIGUOUS if decision is Decision.AMBIGUOUS else Outcome.FAILED
+                return SendOutcome(row, outcome, reason=str(error), attempts=attempt)
+            reason = f"{'rate limited' if rate_limited else 'not accepted'}: {error}"
+            if attempt < self.policy.max_attempts and not rate_limited:  # a 429's pause is the shared limit's
+                self._sleep(deadline.bound(self.policy.wait(attempt)))
+            if deadline.expired():
+                return SendOutcome(row, Outcome.RETRYABLE, reason=f"{reason}; out of time", attempts=attempt)
+        return SendOutcome(row, Outcome.RETRYABLE, reason=reason, attempts=self.policy.max_attempts)
 
     # Many rows
 
@@ -193,15 +178,15 @@ class BulkSender:
             outcomes.append(outcome)
             ledger.record(
                 outcome.row.key,
-                outcome.state,
+                outcome.outcome,
                 index=outcome.row.index,
                 email_id=outcome.email_id,
                 reason=outcome.reason,
             )
             progress.add(
-                sent=outcome.state is RowState.SENT,
-                failed=outcome.state in (RowState.FAILED, RowState.RETRYABLE),
-                ambiguous=outcome.state is RowState.AMBIGUOUS,
+                sent=outcome.outcome is Outcome.SENT,
+                failed=outcome.outcome in (Outcome.FAILED, Outcome.RETRYABLE),
+                ambiguous=outcome.outcome is Outcome.AMBIGUOUS,
             )
 
         try:

@@ -24,6 +24,7 @@ from airflow_provider_smtp2go.bulk import (
     KeyValueLedgerStore,
     LedgerStore,
     MessageTemplate,
+    Smtp2goLedgerError,
     run_bulk_send,
 )
 from airflow_provider_smtp2go.client.errors import Smtp2goError
@@ -63,6 +64,13 @@ class Smtp2goBulkSendOperator(BaseOperator):
       as ``s3://bucket/ledgers``), or next to a report as ``<report_path>.ledger/`` when
       ``ledger_path`` is not set. Used by ``"auto"`` on Airflow before 3.3. Use storage every
       worker can reach (object storage on Airflow 3), or retries on another worker cannot see it.
+
+    The ledger checks itself on every try. A damaged one (a missing or emptied segment, a
+    garbage file, a lost head record) fails the task without retries before anything is sent
+    (``Smtp2goLedgerError`` names the store and the file). A retry (``try_number > 1``) that
+    finds no ledger, or one the previous try did not write, looks every row it does not show
+    settled up in the activity log since the DAG run started, before sending anything: a retry
+    never resends a row it cannot prove unsent.
 
     **Result.** The return value (XCom) is a compact summary: counts by outcome
     (``sent``, ``already_sent``, ``failed``, ``retryable``, ``unknown``, ``invalid``) and the
@@ -262,12 +270,15 @@ class Smtp2goBulkSendOperator(BaseOperator):
                     per_second=self.max_per_second,
                     per_hour=self.max_per_hour,
                     report_path=report,
+                    attempt=max(1, int(getattr(ti, "try_number", 1) or 1)),
+                    attempts_since=_run_start(context),
                     reconcile_settle_seconds=self.reconcile_settle_seconds,
                     progress_interval=self.progress_interval,
                     logger=self.log,  # type: ignore[arg-type]
                 )
-        except InvalidRowsError as exc:
-            raise AirflowFailException(str(exc)) from None
+        except (InvalidRowsError, Smtp2goLedgerError) as exc:
+            # Neither gets better by retrying: a person must fix the rows or look at the ledger.
+            raise AirflowFailException(f"{type(exc).__name__}: {exc}") from None
         except Smtp2goError as exc:
             raise airflow_error(exc) from None
         summary = result.summary
@@ -289,6 +300,12 @@ class Smtp2goBulkSendOperator(BaseOperator):
                 f"Summary: {counts}; first: {summary['failures'][:3]}; report: {summary['report']}"
             )
         return summary
+
+
+def _run_start(context: Context) -> Any:
+    """When the DAG run started: every try of this task started after it (``None`` if unknown)."""
+    dag_run = context.get("dag_run")
+    return getattr(dag_run, "start_date", None) or getattr(dag_run, "queued_at", None)
 
 
 def _storage_path(url: str) -> Any:

@@ -53,14 +53,18 @@ def test_example_bulk_dag_sends_each_customer_once_and_reports(
     assert smtp2go_conn.api_key not in report.read_text() and smtp2go_conn.api_key not in json.dumps(summary)
 
 
-@pytest.mark.parametrize("store", ["auto", "directory"])
+@pytest.mark.parametrize("store", ["auto", "directory", "directory-lost-on-retry"])
 def test_airflow_retry_does_not_resend_accepted_rows(
     run_dag, smtp2go_conn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: str
 ) -> None:
     if store == "auto" and not _airflow_33_plus():
         pytest.skip("the task state store arrived in Airflow 3.3")
+    lost = store == "directory-lost-on-retry"
+    store = store.removesuffix("-lost-on-retry")
     monkeypatch.setenv("BULK_TEST_PROGRESS_STORE", store)
     monkeypatch.setenv("BULK_TEST_LEDGER_PATH", str(tmp_path / "ledger") if store == "directory" else "")
+    # Lost: try 2 runs where try 1's ledger directory cannot be seen, and must look every row up first.
+    monkeypatch.setenv("BULK_TEST_LOSE_LEDGER", "1" if lost else "")
     sb = smtp2go_conn.sandbox
     # Try 1: three sends are accepted but their answers are lost, and the activity lookup is
     # refused, so their fate is unknown: the task fails (retryable) without resending them.
@@ -71,7 +75,7 @@ def test_airflow_retry_does_not_resend_accepted_rows(
 
     assert result.state == "success", result
     summary = result.xcom["bulk"]
-    # Try 2 found the three in the activity log and sent nothing again.
+    # Try 2 found the three (or, with the ledger lost, all thirty) in the activity log and sent nothing again.
     assert summary["counts"]["already_sent"] == 30 and summary["counts"]["sent"] == 0
     assert sb.duplicates() == {} and len(sb.messages()) == 30
     assert sb.request_count("email/send") == 30

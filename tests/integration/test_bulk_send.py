@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,7 +21,8 @@ from airflow_provider_smtp2go.bulk import (
     DirectoryLedgerStore,
     InvalidRowsError,
     Ledger,
-    RowState,
+    Outcome,
+    Smtp2goLedgerError,
     run_bulk_send,
 )
 from airflow_provider_smtp2go.bulk.sender import BulkSender
@@ -96,44 +98,125 @@ def test_rerun_after_success_sends_nothing(smtp2go_sandbox: Smtp2goSandbox, tmp_
     assert_each_row_arrived_once(sb, 50)
 
 
-def test_killed_run_retried_never_sends_a_row_twice(smtp2go_sandbox: Smtp2goSandbox, tmp_path: Path) -> None:
-    sb = smtp2go_sandbox
-    count = 300
+def crash_first_try(sb: Smtp2goSandbox, tmp_path: Path, count: int, *, segments: int = 1) -> int:
+    """Run a bulk send in a child process and SIGKILL it mid-run (no cleanup, no final ledger
+    flush: a worker lost mid-run) once 60 % of the rows arrived and the ledger has ``segments``
+    segments. Returns how many emails arrived."""
     sb.inject_fault("email/send", kind="latency", status=None, latency=0.02, rate=1.0)
     env = {**os.environ, "BULK_BASE_URL": sb.base_url, "BULK_API_KEY": sb.api_key}
+    ledger = tmp_path / "ledger"
     child = subprocess.Popen(
-        [
-            sys.executable,
-            str(Path(bulk_job_child.__file__)),
-            str(count),
-            str(tmp_path / "ledger"),
-            str(tmp_path / "report.csv"),
-        ],
+        [sys.executable, str(Path(bulk_job_child.__file__)), str(count), str(ledger), str(tmp_path / "report.csv")],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
-    while len(sb.messages()) < count * 0.4 and time.monotonic() < deadline and child.poll() is None:
+    while time.monotonic() < deadline and child.poll() is None:
+        if len(sb.messages()) >= count * 0.6 and len(list(ledger.glob("segment-*"))) >= segments:
+            break
         time.sleep(0.01)
-    child.send_signal(signal.SIGKILL)  # no cleanup, no final ledger flush: a worker lost mid-run
+    child.send_signal(signal.SIGKILL)
     output = child.communicate(timeout=10)[0].decode()
     assert child.returncode == -signal.SIGKILL, output
     time.sleep(0.5)  # requests already on the wire still land (the server finishes them)
-    before = len(sb.messages())
-    assert 0 < before < count
-    crashed = Ledger(DirectoryLedgerStore(tmp_path / "ledger")).load()
-    assert any(e.state is RowState.PENDING for e in crashed.entries())  # rows in flight at the kill
-
     sb.clear_faults()
-    summary = bulk_job_child.run(
-        count, str(tmp_path / "ledger"), str(tmp_path / "report.csv"), base_url=sb.base_url, api_key=sb.api_key
+    arrived = len(sb.messages())
+    assert 0 < arrived < count
+    return arrived
+
+
+def second_try(sb: Smtp2goSandbox, tmp_path: Path, count: int, **kwargs: Any) -> dict[str, Any]:
+    return bulk_job_child.run(
+        count,
+        str(tmp_path / "ledger"),
+        str(tmp_path / "report.csv"),
+        base_url=sb.base_url,
+        api_key=sb.api_key,
+        **kwargs,
     )
-    counts = summary["counts"]
-    assert counts["already_sent"] == before  # type: ignore[index]
-    assert counts["sent"] == count - before  # type: ignore[index]
-    assert counts["unknown"] == counts["failed"] == counts["retryable"] == 0  # type: ignore[index]
+
+
+def test_killed_run_retried_never_sends_a_row_twice(smtp2go_sandbox: Smtp2goSandbox, tmp_path: Path) -> None:
+    sb = smtp2go_sandbox
+    count = 300
+    before = crash_first_try(sb, tmp_path, count)
+    crashed = Ledger(DirectoryLedgerStore(tmp_path / "ledger")).load()
+    assert any(e.outcome is Outcome.PENDING for e in crashed.entries())  # rows in flight at the kill
+
+    counts = second_try(sb, tmp_path, count, attempt=2)["counts"]
+    assert counts["already_sent"] == before
+    assert counts["sent"] == count - before
+    assert counts["unknown"] == counts["failed"] == counts["retryable"] == 0
     assert_each_row_arrived_once(sb, count)
+
+
+def _delete_middle_segment(ledger: Path) -> None:
+    segments = sorted(ledger.glob("segment-*"))
+    assert len(segments) >= 3
+    segments[len(segments) // 2].unlink()
+
+
+def _empty_segments(ledger: Path) -> None:
+    for segment in ledger.glob("segment-*"):
+        segment.write_text("[]")
+
+
+@pytest.mark.parametrize("damage", [_delete_middle_segment, _empty_segments], ids=["middle-deleted", "emptied"])
+def test_a_damaged_ledger_is_refused_and_recovery_sends_nothing_twice(
+    smtp2go_sandbox: Smtp2goSandbox, tmp_path: Path, damage: Any
+) -> None:
+    sb = smtp2go_sandbox
+    count = 500
+    before = crash_first_try(sb, tmp_path, count, segments=3)
+    damage(tmp_path / "ledger")
+    sends = sb.request_count("email/send")
+
+    with pytest.raises(Smtp2goLedgerError) as info:
+        second_try(sb, tmp_path, count, attempt=2)
+    assert str(tmp_path / "ledger") in str(info.value) and "segment-" in info.value.item
+    assert sb.request_count("email/send") == sends  # refused before anything was sent
+
+    # What the error says to do: move the ledger aside and run again; every row is looked up first.
+    (tmp_path / "ledger").rename(tmp_path / "ledger.damaged")
+    counts = second_try(sb, tmp_path, count, attempt=3)["counts"]
+    assert counts["already_sent"] == before and counts["sent"] == count - before
+    assert counts["unknown"] == counts["failed"] == counts["retryable"] == 0
+    assert_each_row_arrived_once(sb, count)
+
+
+def test_a_retry_that_finds_no_ledger_looks_every_row_up_before_sending(
+    smtp2go_sandbox: Smtp2goSandbox, tmp_path: Path
+) -> None:
+    sb = smtp2go_sandbox
+    count = 500
+    before = crash_first_try(sb, tmp_path, count)
+    shutil.rmtree(tmp_path / "ledger")  # the retry landed on a worker that cannot see the first try's disk
+
+    counts = second_try(sb, tmp_path, count, attempt=2)["counts"]
+    assert counts["already_sent"] == before and counts["sent"] == count - before
+    assert counts["unknown"] == counts["failed"] == counts["retryable"] == 0
+    assert_each_row_arrived_once(sb, count)
+    # The doubt was written down first: a third try (this ledger, say) still sends nothing twice.
+    again = second_try(sb, tmp_path, count, attempt=3)["counts"]
+    assert again["already_sent"] == count and again["sent"] == 0
+    assert_each_row_arrived_once(sb, count)
+
+
+def test_a_retry_whose_lookups_fail_reports_unknown_and_sends_nothing(
+    smtp2go_sandbox: Smtp2goSandbox, tmp_path: Path
+) -> None:
+    sb = smtp2go_sandbox
+    count = 100
+    crash_first_try(sb, tmp_path, count)
+    shutil.rmtree(tmp_path / "ledger")
+    sends = sb.request_count("email/send")
+    sb.inject_fault("activity/search", status=403, count=1000)  # the activity log cannot be read
+
+    counts = second_try(sb, tmp_path, count, attempt=2)["counts"]
+    assert counts["unknown"] == count and counts["sent"] == 0
+    assert sb.request_count("email/send") == sends  # nothing resent blindly
+    assert sb.duplicates() == {}
 
 
 def test_unprovable_rows_are_reported_unknown_and_not_resent(smtp2go_sandbox: Smtp2goSandbox, tmp_path: Path) -> None:
@@ -143,7 +226,7 @@ def test_unprovable_rows_are_reported_unknown_and_not_resent(smtp2go_sandbox: Sm
     result = run(sb, tmp_path, 20, concurrency=1)
     assert result.counts["unknown"] == 2 and result.counts["sent"] == 18
     assert not result.complete
-    unknown = [r for r in result.records if r.outcome == "unknown"]
+    unknown = [r for r in result.records if r.outcome is Outcome.UNKNOWN]
     assert all("activity lookup failed" in (r.reason or "") for r in unknown)
     assert_each_row_arrived_once(sb, 20)  # the two ambiguous rows arrived once and were not resent
 
@@ -182,7 +265,7 @@ def test_permanent_rejections_fail_their_row_only(smtp2go_sandbox: Smtp2goSandbo
     sb = smtp2go_sandbox
     sb.suppress("user4@example.com")
     result = run(sb, tmp_path, 10)
-    failed = [r for r in result.records if r.outcome == "failed"]
+    failed = [r for r in result.records if r.outcome is Outcome.FAILED]
     # A suppressed recipient gets SMTP2GO's "200 with failures": permanent, not retried.
     assert [r.index for r in failed] == [4] and "suppressed" in (failed[0].reason or "")
     assert sb.request_count("email/send") == 10
@@ -222,7 +305,7 @@ def test_adaptive_limit_backs_off_together_on_429(
     with client_for(sb, 16) as client:
         sender = BulkSender(client, concurrency=16, progress_interval=0.0)
         outcomes = sender.send(batch.valid, Ledger(DirectoryLedgerStore(tmp_path / "l")))
-    assert all(o.state is RowState.SENT for o in outcomes)
+    assert all(o.outcome is Outcome.SENT for o in outcomes)
     assert sender.limit.rate_limited_count == 8
     assert sender.limit.decreases < 8  # simultaneous 429s count as one congestion event
     assert sender.limit.max_in_flight_seen <= 16

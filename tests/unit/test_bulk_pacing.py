@@ -8,6 +8,7 @@ import time
 import pytest
 
 from airflow_provider_smtp2go.bulk import AdaptiveConcurrency, RateCap
+from airflow_provider_smtp2go.client import RetryPolicy
 
 # A limiter bug shows up as a worker blocked forever: fail fast instead.
 pytestmark = pytest.mark.timeout(20)
@@ -23,27 +24,29 @@ class FakeClock:
 
 def test_one_congestion_event_halves_the_limit_once_for_everyone() -> None:
     clock = FakeClock()
-    limit = AdaptiveConcurrency(16, clock=clock, rate_limit_backoff=60)
+    limit = AdaptiveConcurrency(16, clock=clock, policy=RetryPolicy(rate_limit_backoff=60))
     tickets = [limit.acquire() for _ in range(16)]  # all in flight when the 429s come back
     for ticket in tickets[:10]:
         limit.release(ticket, rate_limited=True)
     assert limit.limit == 8.0  # not 16 * 0.5**10
     assert limit.decreases == 1 and limit.rate_limited_count == 10
-    assert limit.paused_until == pytest.approx(1060.0)  # every worker waits the same pause
+    # every worker waits the same pause: RetryPolicy.wait's 429 backoff (60 s plus up to 25 % jitter)
+    assert 1060.0 <= limit.paused_until <= 1075.0
 
 
 def test_later_429_in_a_new_epoch_cuts_again_and_backoff_doubles_without_retry_after() -> None:
     clock = FakeClock()
-    limit = AdaptiveConcurrency(16, clock=clock, rate_limit_backoff=10, rate_limit_backoff_max=25)
+    policy = RetryPolicy(rate_limit_backoff=10, rate_limit_backoff_max=25)
+    limit = AdaptiveConcurrency(16, clock=clock, policy=policy)
     limit.release(limit.acquire(), rate_limited=True)
-    assert (limit.limit, limit.paused_until) == (8.0, 1010.0)
-    clock.now = 1010.0
+    assert limit.limit == 8.0 and 1010.0 <= limit.paused_until <= 1012.5
+    clock.now = 1020.0
     limit.release(limit.acquire(), rate_limited=True)
-    assert (limit.limit, limit.paused_until) == (4.0, 1030.0)
-    clock.now = 1030.0
+    assert limit.limit == 4.0 and 1040.0 <= limit.paused_until <= 1045.0
+    clock.now = 1050.0
     limit.release(limit.acquire(), rate_limited=True)
-    assert (limit.limit, limit.paused_until) == (2.0, 1055.0)  # capped at the max
-    clock.now = 1055.0
+    assert limit.limit == 2.0 and 1075.0 <= limit.paused_until <= 1081.25  # capped at the max (plus jitter)
+    clock.now = 1090.0
     limit.release(limit.acquire(), rate_limited=True)
     clock.now = 2000.0
     limit.release(limit.acquire(), rate_limited=True)

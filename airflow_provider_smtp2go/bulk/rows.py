@@ -174,6 +174,40 @@ def _as_row(item: Any, index: int) -> Any:
 
 # Templates
 
+#: The ``MessageTemplate`` fields that are Jinja templates over a row (``sender`` is required).
+TEMPLATE_TEXT_FIELDS = ("sender", "to", "subject", "text_body", "html_body", "cc", "bcc", "reply_to", "template_id")
+
+
+def check_template_fields(fields: Mapping[str, Any]) -> None:
+    """Refuse wrong types in template fields, naming the field (shared with the bulk operator).
+
+    Text fields are strings or ``None`` (``sender`` a string); ``custom_headers`` maps strings
+    to strings; ``template_data`` is a mapping with string keys. What the values may contain
+    is ``Email``'s business, checked per row once rendered.
+
+    >>> check_template_fields({"sender": "ops@example.com", "to": 5})  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    Smtp2goValidationError: to: expected a template string, got int
+    """
+    for name in TEMPLATE_TEXT_FIELDS:
+        value = fields.get(name)
+        if not (isinstance(value, str) or (value is None and name != "sender")):
+            raise Smtp2goValidationError(name, "type", f"expected a template string, got {type(value).__name__}")
+    headers = fields.get("custom_headers")
+    if headers is not None:
+        if not isinstance(headers, Mapping):
+            raise Smtp2goValidationError(
+                "custom_headers", "type", f"expected a mapping of header name to template, got {type(headers).__name__}"
+            )
+        for header, value in headers.items():
+            if not isinstance(header, str) or not isinstance(value, str):
+                raise Smtp2goValidationError(
+                    f"custom_headers[{header}]", "type", f"expected a template string, got {type(value).__name__}"
+                )
+    data = fields.get("template_data")
+    if data is not None and not (isinstance(data, Mapping) and all(isinstance(k, str) for k in data)):
+        raise Smtp2goValidationError("template_data", "type", "expected a mapping with string keys")
+
 
 def _environment(autoescape: bool) -> jinja2.Environment:
     try:
@@ -182,7 +216,20 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     except ImportError as exc:  # pragma: no cover - jinja2 ships with Airflow
         raise ImportError("bulk sending with Jinja templates needs jinja2: pip install jinja2") from exc
     # Sandboxed: rows are data from elsewhere and must not reach Python internals through a template.
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
+    return SandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True, finalize=_refuse_none
+    )
+
+
+class _RenderedNone(Exception):
+    """A ``{{ ... }}`` expression gave ``None`` (an empty CSV cell, a null in JSON)."""
+
+
+def _refuse_none(value: Any) -> Any:
+    # Jinja would print "None" into the email; a missing value is an error, as an undefined name is.
+    if value is None:
+        raise _RenderedNone
+    return value
 
 
 @dataclass(frozen=True)
@@ -203,6 +250,9 @@ class MessageTemplate:
         its keys with string values rendered as templates.
     :param fastaccept: ask SMTP2GO to accept immediately and send in the background.
 
+    Wrong types are refused here, naming the field (``Smtp2goValidationError``), so a template
+    written ``text_body={...}`` or ``to=5`` fails where it was written, not as a mangled email.
+
     >>> MessageTemplate(sender="ops@example.com", template_id="welcome").fingerprint() == \\
     ...     MessageTemplate(sender="ops@example.com", template_id="welcome").fingerprint()
     True
@@ -220,6 +270,11 @@ class MessageTemplate:
     template_id: str | None = None
     template_data: Mapping[str, Any] | None = None
     fastaccept: bool = False
+
+    def __post_init__(self) -> None:
+        check_template_fields(
+            {name: getattr(self, name) for name in (*TEMPLATE_TEXT_FIELDS, "custom_headers", "template_data")}
+        )
 
     def fingerprint(self) -> str:
         """A hash of everything that shapes the email (part of every row's idempotency key)."""
@@ -314,6 +369,10 @@ class CompiledTemplate:
                     for name, value in self._data.items():
                         current = f"template_data[{name}]"
                         data[name] = value.render(context) if isinstance(value, jinja2.Template) else value
+        except _RenderedNone:
+            raise Smtp2goValidationError(
+                current, "none", "an expression gave None (a missing value?); use {{ x or '' }} to allow it"
+            ) from None
         except jinja2.UndefinedError as exc:
             raise Smtp2goValidationError(current, "undefined", str(exc)) from None
         except jinja2.TemplateError as exc:
@@ -357,6 +416,14 @@ def prepare_rows(
         batch.total += 1
         if not isinstance(row, Mapping):
             batch.invalid.append(RowError(index, "row", "type", f"expected a mapping, got {type(row).__name__}"))
+            continue
+        bad_key = next((k for k in row if not isinstance(k, str)), None)
+        if bad_key is not None:
+            batch.invalid.append(
+                RowError(
+                    index, "row", "type", f"column names must be strings, got {bad_key!r} ({type(bad_key).__name__})"
+                )
+            )
             continue
         key = idempotency_key(namespace, compiled.fingerprint, row)
         if key in seen:

@@ -114,6 +114,54 @@ def test_oversized_row_reported_by_size() -> None:
     assert (batch.invalid[0].index, batch.invalid[0].field, batch.invalid[0].rule) == (0, "size", "max_size")
 
 
+# Wrong types: refused naming the field (and, for rows, the row), never a raw TypeError
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"to": 5}, "to"),
+        ({"text_body": {"a": 1}}, "text_body"),
+        ({"subject": b"Invoice"}, "subject"),
+        ({"sender": None}, "sender"),
+        ({"custom_headers": "X-Tag: 1"}, "custom_headers"),
+        ({"custom_headers": {"X-Tag": 1}}, "custom_headers[X-Tag]"),
+        ({"template_id": "t", "subject": None, "template_data": [1, 2]}, "template_data"),
+    ],
+)
+def test_template_fields_of_the_wrong_type_are_refused_naming_the_field(fields: dict[str, object], field: str) -> None:
+    base: dict[str, object] = {"sender": "ops@example.com", "subject": "s", "text_body": "b", **fields}
+    with pytest.raises(Smtp2goValidationError) as info:
+        MessageTemplate(**base)  # type: ignore[arg-type]
+    assert (info.value.field, info.value.rule) == (field, "type")
+
+
+def test_rows_of_the_wrong_shape_are_refused_per_row_naming_row_and_field() -> None:
+    rows: list[object] = [
+        _row(0),
+        {**_row(1), 7: "int column"},  # not a column name
+        _row(2, name=None),  # an empty cell: would be mailed as "Hi None"
+        _row(3, email=None),
+        _row(4, email=42),  # an int where the address goes
+        ["not", "a", "mapping"],
+    ]
+    with pytest.raises(InvalidRowsError) as info:
+        prepare_rows(rows, TEMPLATE, namespace="n")
+    error = info.value
+    assert isinstance(error, Smtp2goValidationError) and error.field == "rows"
+    assert [(e.index, e.field, e.rule) for e in error.errors] == [
+        (1, "row", "type"),
+        (2, "text_body", "none"),
+        (3, "to", "none"),
+        (4, "to[0]", "address"),
+        (5, "row", "type"),
+    ]
+    assert "row 1: row (type): column names must be strings, got 7 (int)" in str(error)
+    assert "row 2: text_body (none)" in str(error)
+    skipped = prepare_rows(rows, TEMPLATE, namespace="n", on_invalid="skip")
+    assert [p.index for p in skipped.valid] == [0] and [e.index for e in skipped.invalid] == [1, 2, 3, 4, 5]
+
+
 # Idempotency keys
 
 

@@ -31,9 +31,9 @@ from airflow_provider_smtp2go.client.protocol import (
     ApiResult,
     SendResult,
     parse_send_result,
-    redact,
     transport_failure,
 )
+from airflow_provider_smtp2go.client.redaction import redact
 from airflow_provider_smtp2go.client.retry import RetryPolicy, acall_with_retry
 
 if TYPE_CHECKING:

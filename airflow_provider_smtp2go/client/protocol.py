@@ -24,13 +24,16 @@ from airflow_provider_smtp2go.client.errors import (
     Smtp2goServerError,
     Smtp2goTransportError,
 )
+from airflow_provider_smtp2go.client.redaction import contains_secret, cut, redact, redact_obj
 from airflow_provider_smtp2go.client.retry import parse_retry_after
 
 API_KEY_HEADER = "X-Smtp2go-Api-Key"
 USER_AGENT = f"airflow-provider-smtp2go/{__version__}"
 SEND_ENDPOINTS = frozenset({"email/send", "email/mime"})
 RATE_LIMITED_ENDPOINTS = frozenset({"activity/search"})
-REDACTED = "***"
+#: Error texts copied into exceptions are cut to these lengths (after redaction).
+MAX_ERROR_CHARS = 1000
+MAX_BODY_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -109,30 +112,24 @@ def build_http_request(call: ApiCall, *, base_url: str, api_key: str) -> HttpReq
     )
 
 
-def redact(text: str, secret: str | None) -> str:
-    """Remove ``secret`` from ``text`` (an API may echo a malformed key back in its error)."""
-    if secret and secret in text:
-        return text.replace(secret, REDACTED)
-    return text
+def _decode(body: bytes, secret: str | None) -> tuple[str, Any]:
+    """The body as text and as decoded JSON (``None`` if it is not JSON), the secret redacted.
 
-
-def _redact_obj(value: Any, secret: str | None) -> Any:
-    if not secret:
-        return value
-    if isinstance(value, str):
-        return redact(value, secret)
-    if isinstance(value, list):
-        return [_redact_obj(v, secret) for v in value]
-    if isinstance(value, dict):
-        return {k: _redact_obj(v, secret) for k, v in value.items()}
-    return value
-
-
-def _decode_json(body: bytes) -> Any:
+    JSON is decoded *before* redacting: a ``\\u``-escaped echo of the key is invisible in the
+    raw bytes. Without a backslash in the text every decoded string is a literal slice of it,
+    so one cheap search of the text tells whether the walk over the payload is needed.
+    """
     try:
-        return json.loads(body.decode("utf-8")) if body else None
-    except (UnicodeDecodeError, ValueError):
-        return None
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return redact(body.decode("utf-8", "replace"), secret), None
+    try:
+        payload = json.loads(text) if text else None
+    except ValueError:
+        payload = None
+    if secret and ("\\" in text or contains_secret(text, secret)):
+        return redact(text, secret), redact_obj(payload, secret)
+    return text, payload
 
 
 def _error_fields(payload: Any) -> tuple[str | None, str | None, Any]:
@@ -164,11 +161,11 @@ def interpret_response(
 
     ``secret`` (the API key) is scrubbed from anything copied into an exception.
     """
-    payload = _decode_json(body)
-    if secret and secret.encode() in body:  # rare: walk the body only when the key is in it
-        payload = _redact_obj(payload, secret)
+    text, payload = _decode(body, secret)
     request_id = payload.get("request_id") if isinstance(payload, Mapping) else None
     error, error_code, field_errors = _error_fields(payload)
+    if error:
+        error = cut(error, MAX_ERROR_CHARS)
     common: dict[str, Any] = {
         "status": status,
         "error_code": error_code,
@@ -197,9 +194,7 @@ def interpret_response(
             )
         raise Smtp2goServerError(message, **common)
 
-    detail = error or (
-        f"HTTP {status}" + ("" if readable else f": {redact(body[:200].decode('utf-8', 'replace'), secret)}")
-    )
+    detail = error or (f"HTTP {status}" + ("" if readable else f": {cut(text, MAX_BODY_CHARS)}"))
     if status == 429:
         raise Smtp2goRateLimitError(
             f"SMTP2GO rate limit hit on {call.endpoint}: {detail}",

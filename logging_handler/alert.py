@@ -86,10 +86,14 @@ class Alert:
         return self.message.split("\n", 1)[0].strip()
 
     @classmethod
-    def from_record(cls, record: logging.LogRecord, formatter: logging.Formatter | None = None) -> Alert:
+    def from_record(
+        cls, record: logging.LogRecord, formatter: logging.Formatter | None = None, *, message: str | None = None
+    ) -> Alert:
         """Snapshot ``record``; ``formatter`` (the handler's, if one was configured) renders
-        the ``formatted`` text shown in the email body."""
-        message = record.getMessage()
+        the ``formatted`` text shown in the email body; ``message`` is ``record.getMessage()``
+        if the caller already has it."""
+        if message is None:
+            message = record.getMessage()
         tb: str | None = None
         if record.exc_info and record.exc_info[0] is not None:
             tb = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")

@@ -200,6 +200,13 @@ class MailFormatter:
                 f"{_plural(mail.held, 'record')} arrived while the limit of {mail.cap} emails per "
                 f"{mail.cap_period:g} s was reached{since}; they are counted below."
             )
+        if mail.refused:
+            since = f" since {when(mail.refused_since)}" if mail.refused_since is not None else ""
+            notes.append(
+                f"{_plural(mail.refused, 'record')} of earlier alert emails could not be delivered{since}: "
+                f"SMTP2GO refused them ({mail.refused_reason or 'no reason given'}). They are missing from "
+                "this email."
+            )
         if mail.dropped:
             notes.append(
                 f"{_plural(mail.dropped, 'record')} could not be kept (too many different alerts "
@@ -234,6 +241,21 @@ class MailFormatter:
         return clip(s.message), clip(s.traceback) if s.traceback else None
 
     @staticmethod
+    def distinct_messages(report: GroupReport) -> list[str]:
+        """One line per distinct message text of a group, with its count; empty when the
+        group said one thing only."""
+        if len(report.messages) < 2 and not report.other_records:
+            return []
+        lines = []
+        for text, count in report.messages:
+            first, _, more = text.strip().partition("\n")
+            lines.append(f"{count:>7,} x {first[:300]}{' ...' if more or len(first) > 300 else ''}")
+        if report.other_records:
+            k = f"{report.other_messages:,}{'+' if report.other_messages_overflow else ''}"
+            lines.append(f"... and {k} more distinct messages ({_plural(report.other_records, 'record')})")
+        return lines
+
+    @staticmethod
     def _one_line(report: GroupReport) -> str:
         s = report.sample
         return f"{_plural(report.count, 'record')}: {s.levelname} {s.name} at {s.location}: {s.first_line[:200]}"
@@ -250,6 +272,9 @@ class MailFormatter:
             lines += [message, ""]
             width = max(len(k) for k, _ in self._group_facts(report, mail))
             lines += [f"{k + ':':<{width + 1}} {v}" for k, v in self._group_facts(report, mail)]
+            distinct = self.distinct_messages(report)
+            if distinct:
+                lines += ["", "Messages:", *distinct]
             if tb:
                 lines += ["", tb]
             if report.sample.stack:
@@ -283,6 +308,10 @@ class MailFormatter:
                 for k, v in self._group_facts(report, mail)
             )
             parts.append(f'<table style="border-collapse:collapse;font-size:13px">{rows}</table>')
+            distinct = self.distinct_messages(report)
+            if distinct:
+                listing = e("\n".join(distinct))
+                parts.append(f'<p style="margin:8px 0 2px 0">Messages:</p><pre style="{pre}">{listing}</pre>')
             if tb:
                 parts.append(f'<pre style="{pre}">{e(tb)}</pre>')
             if report.sample.stack:

@@ -38,34 +38,23 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
+import sys
 import threading
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from logging_handler.alert import Alert, fallback_alert
-from logging_handler.config import (
-    DEFAULT_API_KEY_ENV,
-    as_bool,
-    as_float,
-    as_int,
-    as_level,
-    as_list,
-    as_optional_str,
-    resolve_credentials,
-)
-from logging_handler.formatting import (
-    DEFAULT_DIGEST_SUBJECT,
-    DEFAULT_MAX_SUBJECT_LENGTH,
-    DEFAULT_SUBJECT,
-    MailFormatter,
-    RenderedMail,
-)
+from logging_handler.credentials import DEFAULT_API_KEY_ENV, FROM_ARGUMENT, resolve_credentials
+from logging_handler.formatting import MailFormatter, RenderedMail
+from logging_handler.scrubbing import Scrubber
+from logging_handler.settings import HandlerSettings as _S
 from logging_handler.storm import Observed, Outgoing, StormControl, fingerprint
-from logging_handler.worker import DeliveryWorker
+from logging_handler.worker import DeliveryFailure, DeliveryWorker, one_line
 
 if TYPE_CHECKING:
+    import re
+
     from airflow_provider_smtp2go.client import RetryPolicy, SendResult, Smtp2goClient
 
 #: Loggers whose records never become email: HTTP stacks and our own client could otherwise
@@ -115,6 +104,8 @@ class Smtp2goHandler(logging.Handler):
     :param max_emails_per_hour: hard cap per ``cap_period`` (3600 s); the last is a notice.
     :param max_groups: distinct alerts held at once; beyond it the oldest are dropped (counted,
         and reported in the next email).
+    :param max_distinct_messages: distinct message texts listed, with their counts, per group
+        in a digest (5); the rest are counted ("and K more distinct messages").
 
     Delivery and shutdown:
 
@@ -122,7 +113,16 @@ class Smtp2goHandler(logging.Handler):
     :param timeout: HTTP timeout per request, seconds.
     :param max_attempts, retry_deadline, retry_ambiguous_sends: the client's ``RetryPolicy``.
     :param retry_interval, retry_interval_max: back-off between catch-up attempts when the API
-        stays down (doubling from the first to the second).
+        stays down or refuses the key (``RetryPolicy.wait``: doubling, with jitter, from the
+        first to the second).
+
+    Secrets: the handler's own API key (and any 8-character run of it), everything Airflow's
+    secrets masker knows (inside Airflow), and the ``redact`` regular expressions (a string or
+    a list; ``re.escape`` literal text) are replaced by ``***`` in subjects and bodies.
+
+    A key SMTP2GO refuses (401/403) is reported once, on one line of stderr; alerts are then
+    counted as dropped, a key from the environment or an Airflow connection is read again, and
+    the count reaches the next email that gets through.
 
     Rendering: ``subject`` and ``digest_subject`` templates (%-style over record attributes,
     plus ``hostname``, ``count``, ``groups``), ``max_subject_length``, ``html_body``,
@@ -142,112 +142,89 @@ class Smtp2goHandler(logging.Handler):
         subaccount_id: str | None = None,
         api_key_env: str = DEFAULT_API_KEY_ENV,
         airflow_conn_id: str | None = None,
-        level: int | str = logging.ERROR,
-        subject: str = DEFAULT_SUBJECT,
-        digest_subject: str = DEFAULT_DIGEST_SUBJECT,
-        max_subject_length: int | str = DEFAULT_MAX_SUBJECT_LENGTH,
-        html_body: bool | str = True,
+        level: int | str = _S.level,
+        subject: str = _S.subject,
+        digest_subject: str = _S.digest_subject,
+        max_subject_length: int | str = _S.max_subject_length,
+        html_body: bool | str = _S.html_body,
         hostname: str | None = None,
-        digest_window: float | str = 300.0,
-        max_emails_per_hour: int | str = 20,
-        cap_period: float | str = 3600.0,
-        max_groups: int | str = 1000,
-        flush_timeout: float | str = 5.0,
-        timeout: float | str = 10.0,
-        max_attempts: int | str = 3,
-        retry_deadline: float | str = 30.0,
-        retry_ambiguous_sends: bool | str = False,
-        retry_interval: float | str = 30.0,
-        retry_interval_max: float | str = 300.0,
+        digest_window: float | str = _S.digest_window,
+        max_emails_per_hour: int | str = _S.max_emails_per_hour,
+        cap_period: float | str = _S.cap_period,
+        max_groups: int | str = _S.max_groups,
+        max_distinct_messages: int | str = _S.max_distinct_messages,
+        flush_timeout: float | str = _S.flush_timeout,
+        timeout: float | str = _S.timeout,
+        max_attempts: int | str = _S.max_attempts,
+        retry_deadline: float | str = _S.retry_deadline,
+        retry_ambiguous_sends: bool | str = _S.retry_ambiguous_sends,
+        retry_interval: float | str = _S.retry_interval,
+        retry_interval_max: float | str = _S.retry_interval_max,
         ignore_loggers: str | list[str] | tuple[str, ...] | None = None,
+        redact: str | re.Pattern[str] | list[str | re.Pattern[str]] | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
         # Everything is validated before Handler.__init__ registers us with logging: a
         # half-built handler in logging's list would be flushed by logging.shutdown().
-        handler_level = as_level("level", level)
-        from airflow_provider_smtp2go.client import Email, RetryPolicy  # noqa: PLC0415  (keeps import cheap)
+        arguments = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self.settings = settings = _S.parse(**arguments)
+        from airflow_provider_smtp2go.client import RetryPolicy  # noqa: PLC0415  (keeps the import cheap)
 
-        self.recipients = as_list("recipients", recipients)
-        if not self.recipients:
-            raise ValueError("recipients: at least one address is required")
-        credentials = resolve_credentials(
-            api_key=api_key,
-            api_key_env=str(api_key_env),
-            airflow_conn_id=as_optional_str(airflow_conn_id),
-            region=region,
-            base_url=base_url,
-            subaccount_id=subaccount_id,
-            sender=sender,
-        )
-        if not credentials.sender:
-            raise ValueError("sender: the From address is required (or a 'sender' extra on the Airflow connection)")
-        self.sender = credentials.sender
-        # Addresses are checked now, so a typo fails at configuration time, not during an outage.
-        Email(sender=self.sender, to=self.recipients, subject="configuration check", text_body=".")
-
-        self.flush_timeout = as_float("flush_timeout", flush_timeout)
+        self.recipients = list(settings.recipients)
+        self.sender = str(settings.credentials.sender)
+        self.flush_timeout = settings.flush_timeout
         self.retry_policy: RetryPolicy = RetryPolicy(
-            max_attempts=as_int("max_attempts", max_attempts, minimum=1),
-            deadline=as_float("retry_deadline", retry_deadline, minimum=0.001),
-            retry_ambiguous_sends=as_bool("retry_ambiguous_sends", retry_ambiguous_sends),
+            max_attempts=settings.max_attempts,
+            deadline=settings.retry_deadline,
+            retry_ambiguous_sends=settings.retry_ambiguous_sends,
         )
-        http_timeout = as_float("timeout", timeout, minimum=0.001)
-        self._storm_settings: dict[str, Any] = {
-            "digest_window": as_float("digest_window", digest_window),
-            "max_emails_per_hour": as_int("max_emails_per_hour", max_emails_per_hour, minimum=1),
-            "cap_period": as_float("cap_period", cap_period, minimum=0.001),
-            "max_groups": as_int("max_groups", max_groups, minimum=1),
-        }
-        if clock is not None:
-            self._storm_settings["clock"] = clock
-        self._retry_interval = as_float("retry_interval", retry_interval, minimum=0.001)
-        self._retry_interval_max = as_float("retry_interval_max", retry_interval_max, minimum=0.001)
+        # Between delivery attempts when the API stays down or refuses the key: one policy,
+        # with the handler's own (longer) intervals.
+        self.delivery_policy = RetryPolicy(
+            backoff_base=settings.retry_interval, backoff_max=settings.retry_interval_max
+        )
         self.formatter_mail = MailFormatter(
-            hostname=hostname or socket.gethostname(),
-            subject=str(subject),
-            digest_subject=str(digest_subject),
-            max_subject_length=as_int("max_subject_length", max_subject_length),
-            html_body=as_bool("html_body", html_body),
+            hostname=settings.hostname,
+            subject=settings.subject,
+            digest_subject=settings.digest_subject,
+            max_subject_length=settings.max_subject_length,
+            html_body=settings.html_body,
         )
-        self.ignored_loggers = IGNORED_LOGGERS + tuple(as_list("ignore_loggers", ignore_loggers))
+        self.ignored_loggers = IGNORED_LOGGERS + settings.ignore_loggers
         self._ignored_cache: dict[str, bool] = {}
-
-        from airflow_provider_smtp2go.client import Smtp2goClient  # noqa: PLC0415
-
-        key, policy = credentials.api_key, self.retry_policy
-        region_, base_url_, subaccount_ = credentials.region, credentials.base_url, credentials.subaccount_id
-
-        # A closure, not a functools.partial: a partial's repr would show the key.
-        def make_client() -> Smtp2goClient:
-            return Smtp2goClient(
-                key,
-                region=region_,
-                base_url=base_url_,
-                subaccount_id=subaccount_,
-                timeout=http_timeout,
-                retry=policy,
-                pool_maxsize=1,
-            )
-
-        self._make_client = make_client
-        self._client = make_client()  # validates region/base_url now; no I/O
+        self.scrubber = Scrubber(settings.credentials.api_key, patterns=settings.redact)
+        self._credentials = settings.credentials  # its repr hides the key
+        self._client = self._make_client()  # validates region/base_url now; no I/O
         self.base_url = self._client.base_url
         self._shut = False
         self._local = threading.local()
         self._pid = os.getpid()
-        self._storm = StormControl(**self._storm_settings)
+        self._storm = StormControl(**settings.storm_kwargs())
         self._worker = self._new_worker()
-        super().__init__(handler_level)
+        super().__init__(settings.level)
         _LIVE_HANDLERS.add(self)
+
+    def _make_client(self) -> Smtp2goClient:
+        from airflow_provider_smtp2go.client import Smtp2goClient  # noqa: PLC0415
+
+        creds = self._credentials
+        return Smtp2goClient(
+            creds.api_key,
+            region=creds.region,
+            base_url=creds.base_url,
+            subaccount_id=creds.subaccount_id,
+            timeout=self.settings.timeout,
+            retry=self.retry_policy,
+            pool_maxsize=1,
+        )
 
     def _new_worker(self) -> DeliveryWorker:
         return DeliveryWorker(
             self._storm,
             deliver=self._deliver,
-            should_retry=self.retry_policy.should_retry,
+            policy=self.delivery_policy,
             report=self._report_failure,
-            retry_interval=self._retry_interval,
-            retry_interval_max=self._retry_interval_max,
+            on_internal_error=self._report_bug,
             name=f"Smtp2goHandler-{id(self):x}",
         )
 
@@ -279,9 +256,10 @@ class Smtp2goHandler(logging.Handler):
             if self._shut:
                 return
             key = fingerprint(record)
-            observed = self._storm.observe(key, record.created)
+            text = self._message(record)
+            observed = self._storm.observe(key, record.created, text)
             if observed & Observed.NEEDS_SAMPLE:
-                self._storm.attach(key, self._snapshot(record))
+                self._storm.attach(key, self._snapshot(record, text))
             if observed & Observed.PROMPT:
                 if self._pid != os.getpid():
                     self._after_fork_in_child()  # forked without os.fork's hooks
@@ -292,12 +270,27 @@ class Smtp2goHandler(logging.Handler):
         except Exception:
             self.handleError(record)
 
-    def _snapshot(self, record: logging.LogRecord) -> Alert:
+    def _message(self, record: logging.LogRecord) -> str | None:
+        # Every record's text is counted (distinct texts of a group reach the digest).
         # Formatting runs user code (args' __str__); if that logs, the nested record is
         # dropped by ``handle`` instead of recursing.
+        if not record.args and isinstance(record.msg, str):
+            return record.msg
+        local = self._local
+        local.busy = True
+        try:
+            return record.getMessage()
+        except Exception:
+            return None  # reported once, by the snapshot of the group's first record
+        finally:
+            local.busy = False
+
+    def _snapshot(self, record: logging.LogRecord, message: str | None) -> Alert:
         self._local.busy = True
         try:
-            return Alert.from_record(record, self.formatter)
+            if message is None:
+                raise ValueError("the message could not be formatted")
+            return Alert.from_record(record, self.formatter, message=message)
         except Exception as exc:
             self.handleError(record)
             return fallback_alert(record, exc)
@@ -329,22 +322,64 @@ class Smtp2goHandler(logging.Handler):
         return self._client.send(email)
 
     def _deliver(self, mail: Outgoing) -> SendResult:
-        return self.send(mail, self.render(mail))
+        if self._worker.key_refused:
+            self._reload_key()
+        # Scrubbed before rendering (so HTML escaping cannot hide a secret) and after (so an
+        # overridden ``render`` cannot add one back).
+        mail = self.scrubber.outgoing(mail)
+        return self.send(mail, self.scrubber.rendered(self.render(mail)))
 
-    def _report_failure(self, exc: BaseException, mail: Outgoing, kept: bool) -> None:
-        if kept and self._worker.consecutive_failures > 1:
-            return  # one report per outage, not one per retry
-        outcome = "kept for a catch-up digest" if kept else "given up"
-        record = logging.LogRecord(
-            "logging_handler",
-            logging.ERROR,
-            __file__,
-            0,
-            "Smtp2goHandler could not deliver an alert email (%d records, %s)",
-            (mail.count, outcome),
-            None,
-        )
-        self.handleError(record)
+    def _reload_key(self) -> None:
+        """After SMTP2GO refused the key: read it again from the Airflow connection or the
+        environment (where it may have been fixed meanwhile); a key passed as ``api_key`` stays."""
+        if self._credentials.source == FROM_ARGUMENT:
+            return
+        try:
+            fresh = resolve_credentials(**self.settings.key_lookup)
+        except Exception:
+            return  # the old key is refused anyway; the next pause tries again
+        if fresh.api_key != self._credentials.api_key:
+            self.scrubber.set_key(fresh.api_key)
+            self._credentials = fresh
+            old, self._client = self._client, self._make_client()
+            old.close()
+
+    def _report_failure(self, failure: DeliveryFailure) -> None:
+        """One line on stderr per outage, per refused key and per kind of refusal (never a
+        traceback: these are the API's answers, not bugs).  Silent when ``logging.raiseExceptions``
+        is off, like ``handleError``."""
+        if not failure.first or not logging.raiseExceptions:
+            return
+        mail, what = failure.mail, one_line(failure.exc)
+        if failure.auth:
+            line = (
+                f"SMTP2GO refused the API key from {self._credentials.source} ({what}); alert emails are "
+                f"counted as dropped until a delivery succeeds; next try in {failure.retry_in:.1f} s"
+            )
+        elif failure.kept:
+            line = (
+                f"could not reach SMTP2GO ({what}); {mail.count:,} records kept for a catch-up digest, "
+                f"next try in {failure.retry_in:.1f} s"
+            )
+        elif failure.decision == "ambiguous":
+            line = f"an alert email ({mail.count:,} records) may or may not have been delivered ({what}); not resent"
+        else:
+            line = f"SMTP2GO refused an alert email ({mail.count:,} records: {what}); counted as dropped"
+        self._stderr(f"{self!r}: {line}")
+
+    def _report_bug(self, exc: BaseException) -> None:
+        # A bug in the handler itself: the stdlib's full report, traceback included.
+        self.handleError(logging.makeLogRecord({"name": "logging_handler", "msg": "Smtp2goHandler worker failed"}))
+
+    def _stderr(self, line: str) -> None:
+        stream = sys.stderr
+        if stream is None:
+            return
+        try:
+            stream.write(self.scrubber.text(" ".join(line.split())) + "\n")
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken stderr at shutdown
+            pass
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -374,7 +409,7 @@ class Smtp2goHandler(logging.Handler):
         # thread and its own connections (sharing the parent's sockets would corrupt both).
         self._pid = os.getpid()
         self._local = threading.local()
-        self._storm = StormControl(**self._storm_settings)
+        self._storm = StormControl(**self.settings.storm_kwargs())
         self._worker = self._new_worker()
         self._client = self._make_client()
 
@@ -388,6 +423,7 @@ class Smtp2goHandler(logging.Handler):
             "pending": self._storm.pending,
             "dropped": self._storm.dropped_total,
             "undeliverable": self._worker.undeliverable,
+            "refused": self._storm.refused_pending,
             "groups": self._storm.group_count,
         }
 

@@ -12,8 +12,14 @@ The rules, with the defaults of :class:`StormControl`:
   (counted) and reported in one digest when the period ends.
 * At most ``max_groups`` groups are remembered; the least recently seen one is evicted, and
   its unsent records are counted as dropped and reported in the next email.
+* A group also counts its distinct message texts: the first ``max_distinct_messages`` with
+  their counts, and how many other distinct texts came (exactly up to
+  ``MAX_COUNTED_OTHER_MESSAGES``), so records from one line that say different things are
+  all visible in the digest.
 * A delivery that fails for a transient reason is :meth:`StormControl.restore`\\ d: its
-  counts go back into the groups and come out as one catch-up digest later.
+  counts go back into the groups and come out as one catch-up digest later.  One that fails
+  for good is :meth:`StormControl.refuse`\\ d: its records are counted, and the count (with
+  the reason) is reported in the next email that gets through.
 
 Everything here is pure bookkeeping driven by a ``clock`` you can replace, so the rules are
 tested without sleeping.  It is thread-safe: :meth:`observe` runs in the logging thread,
@@ -43,6 +49,11 @@ from logging_handler.alert import TRACEBACK_MARKER, Alert, exception_type_from_t
 Fingerprint = tuple[str, int, str, int, "str | None"]
 
 MailKind = Literal["alert", "digest", "notice"]
+
+#: Distinct texts are told apart by their first this many characters (bounds memory per group).
+MESSAGE_KEY_CHARS = 1000
+#: Beyond the texts shown, distinct ones are counted exactly up to this many per group.
+MAX_COUNTED_OTHER_MESSAGES = 100
 
 
 def fingerprint(record: logging.LogRecord) -> Fingerprint:
@@ -85,6 +96,27 @@ class _Group:
     sample: Alert | None = None
     prompt: bool = False
     quiet_until: float = float("-inf")
+    texts: dict[str, int] = field(default_factory=dict)
+    other_texts: set[int] = field(default_factory=set)
+    other_records: int = 0
+    others_overflow: bool = False
+
+    def count_text(self, text: str, count: int, shown: int) -> None:
+        if len(text) > MESSAGE_KEY_CHARS:
+            text = text[:MESSAGE_KEY_CHARS]
+        texts = self.texts
+        if text in texts:
+            texts[text] += count
+        elif len(texts) < shown:
+            texts[text] = count
+        else:
+            self.other_records += count
+            digest = hash(text)
+            if digest not in self.other_texts:
+                if len(self.other_texts) < MAX_COUNTED_OTHER_MESSAGES:
+                    self.other_texts.add(digest)
+                else:
+                    self.others_overflow = True
 
 
 @dataclass(frozen=True)
@@ -97,10 +129,20 @@ class GroupReport:
     last: float
     sample: Alert
     total: int  # records of this group since the handler started, reported or not
+    #: the first distinct message texts of the group, with their counts
+    messages: tuple[tuple[str, int], ...] = ()
+    other_digests: frozenset[int] = frozenset()  # hashes of the distinct texts beyond ``messages``
+    other_messages_overflow: bool = False  # more distinct texts came than were counted
+    other_records: int = 0  # records carrying those texts
 
     @property
     def exc_type(self) -> str | None:
         return self.key[4]
+
+    @property
+    def other_messages(self) -> int:
+        """Distinct texts beyond ``messages`` (a lower bound when ``other_messages_overflow``)."""
+        return len(self.other_digests)
 
 
 @dataclass(frozen=True)
@@ -118,6 +160,9 @@ class Outgoing:
     cap_period: float = 3600.0
     resume_at: float | None = None  # wall clock; set on a notice
     digest_window: float = 0.0
+    refused: int = 0  # records of earlier emails SMTP2GO refused for good, since the last email
+    refused_since: float | None = None  # wall clock of the first of them
+    refused_reason: str | None = None  # the last refusal, one line
 
     @property
     def count(self) -> int:
@@ -150,6 +195,7 @@ class StormControl:
     max_emails_per_hour: int = 20
     cap_period: float = 3600.0
     max_groups: int = 1000
+    max_distinct_messages: int = 5
     clock: Callable[[], float] = time.monotonic
     wall_clock: Callable[[], float] = time.time
     _groups: OrderedDict[Fingerprint, _Group] = field(default_factory=OrderedDict, init=False, repr=False)
@@ -161,6 +207,9 @@ class StormControl:
     _held_since: float | None = field(default=None, init=False)
     _outage_since: float | None = field(default=None, init=False)
     _failed_attempts: int = field(default=0, init=False)
+    _refused: int = field(default=0, init=False)
+    _refused_since: float | None = field(default=None, init=False)
+    _refused_reason: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.digest_window < 0:
@@ -171,11 +220,14 @@ class StormControl:
             raise ValueError("cap_period must be > 0 seconds")
         if self.max_groups < 1:
             raise ValueError("max_groups must be >= 1")
+        if self.max_distinct_messages < 0:
+            raise ValueError("max_distinct_messages must be >= 0")
 
     # -- the logging thread -----------------------------------------------------------------
 
-    def observe(self, key: Fingerprint, created: float) -> Observed:
-        """Count one record of group ``key`` (``created`` is ``record.created``)."""
+    def observe(self, key: Fingerprint, created: float, text: str | None = None) -> Observed:
+        """Count one record of group ``key`` (``created`` is ``record.created``, ``text`` its
+        message, if it could be formatted)."""
         now = self.clock()
         with self._lock:
             group = self._groups.get(key)
@@ -192,6 +244,8 @@ class StormControl:
                     self._held_since = created
                 self._held += 1
             group.pending += 1
+            if text is not None and self.max_distinct_messages:
+                group.count_text(text, 1, self.max_distinct_messages)
             if group.pending > 1:
                 return Observed.COUNTED
             group.first = created
@@ -264,9 +318,12 @@ class StormControl:
                 held_since=self._held_since,
                 outage_since=self._outage_since,
                 failed_attempts=self._failed_attempts,
+                refused=self._refused,
+                refused_since=self._refused_since,
+                refused_reason=self._refused_reason,
             )
-            self._dropped = self._held = 0
-            self._held_since = None
+            self._dropped = self._held = self._refused = 0
+            self._held_since = self._refused_since = self._refused_reason = None
             if self._period.start is None:
                 self._period.start = now
             self._period.sent += len(mails)
@@ -278,8 +335,25 @@ class StormControl:
         reports = []
         for g in groups:
             assert g.sample is not None
-            reports.append(GroupReport(g.key, g.pending, g.first, g.last, g.sample, g.total))
+            reports.append(
+                GroupReport(
+                    g.key,
+                    g.pending,
+                    g.first,
+                    g.last,
+                    g.sample,
+                    g.total,
+                    messages=tuple(sorted(g.texts.items(), key=lambda item: -item[1])),
+                    other_digests=frozenset(g.other_texts),
+                    other_messages_overflow=g.others_overflow,
+                    other_records=g.other_records,
+                )
+            )
             g.pending = 0
+            g.texts = {}
+            g.other_texts = set()
+            g.other_records = 0
+            g.others_overflow = False
             g.sample = None
             g.prompt = False
             g.quiet_until = now + self.digest_window
@@ -316,16 +390,50 @@ class StormControl:
                 else:
                     group.first, group.last = report.first, report.last
                 group.pending += report.count
+                self._restore_texts(group, report)
                 # The older sample is the one that started it; keep it.
                 group.sample = report.sample
                 group.prompt = False
                 group.quiet_until = float("-inf")
-            self._dropped += mail.dropped
-            self._held += mail.held
-            if mail.held_since is not None:
-                self._held_since = min(mail.held_since, self._held_since or mail.held_since)
-            self._period.sent = max(0, self._period.sent - 1)
-            self._period.capped = self._period.sent >= self.max_emails_per_hour
+            self._put_back_counters(mail)
+
+    def _restore_texts(self, group: _Group, report: GroupReport) -> None:
+        for text, count in report.messages:
+            group.count_text(text, count, self.max_distinct_messages)
+        group.other_records += report.other_records
+        for digest in report.other_digests:
+            if len(group.other_texts) < MAX_COUNTED_OTHER_MESSAGES:
+                group.other_texts.add(digest)
+        group.others_overflow = group.others_overflow or report.other_messages_overflow
+
+    def _put_back_counters(self, mail: Outgoing) -> None:
+        # The counters an undelivered email carried, and the cap budget it used.
+        self._dropped += mail.dropped
+        self._held += mail.held
+        if mail.held_since is not None:
+            self._held_since = min(mail.held_since, self._held_since or mail.held_since)
+        self._refused += mail.refused
+        if mail.refused_since is not None:
+            self._refused_since = min(mail.refused_since, self._refused_since or mail.refused_since)
+        if mail.refused_reason is not None and self._refused_reason is None:
+            self._refused_reason = mail.refused_reason
+        self._period.sent = max(0, self._period.sent - 1)
+        self._period.capped = self._period.sent >= self.max_emails_per_hour
+
+    def refuse(self, mail: Outgoing, reason: str) -> None:
+        """Count the records of an email SMTP2GO refused for good (bad key, rejected content);
+        the next email that gets through reports them with ``reason``."""
+        with self._lock:
+            self._put_back_counters(mail)
+            self._refused += mail.count
+            if self._refused_since is None:
+                self._refused_since = self.wall_clock()
+            self._refused_reason = reason
+
+    @property
+    def refused_pending(self) -> int:
+        """Records refused for good and not yet reported in an email."""
+        return self._refused
 
     def delivery_failed(self) -> None:
         """Note a failed delivery attempt (shown in the catch-up digest)."""

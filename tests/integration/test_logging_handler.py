@@ -191,7 +191,9 @@ def test_api_down_does_not_hang_flush_or_close(make_handler: Factory, capsys: py
     handler.close()
     assert time.monotonic() - started < 4  # bounded by flush_timeout, not by the retry policy
     assert handler.stats["pending"] == 1  # kept, not lost silently
-    assert "Logging error" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "could not reach SMTP2GO" in err and "1 records kept" in err
+    assert "Logging error" not in err and len(err.strip().splitlines()) == 1  # one line per outage
 
 
 def test_hourly_cap_sends_one_notice_then_a_digest_of_what_was_suppressed(
@@ -403,3 +405,147 @@ def test_concurrent_threads_and_close_lose_nothing(sandbox: Smtp2goSandbox, make
         t.join()
     handler.close()
     assert sum(int(m.custom_headers["X-Log-Records"]) for m in sandbox.messages()) == 2000
+
+
+def key_runs(key: str, text: str) -> list[str]:
+    """Every run of 8 characters of ``key`` found in ``text``."""
+    return [key[i : i + 8] for i in range(len(key) - 7) if key[i : i + 8] in text]
+
+
+class Opaque:
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+
+    def __repr__(self) -> str:
+        return f"Opaque(secret={self.secret!r})"
+
+
+def test_the_handlers_own_key_never_reaches_the_inbox(sandbox: Smtp2goSandbox, make_handler: Factory) -> None:
+    key = sandbox.api_key
+    handler = make_handler(digest_window=0.2, subject="%(levelname)s %(message)s %(user_key)s")
+    logger = logger_with(handler, "it.leak")
+    try:
+        raise RuntimeError(f"auth failed with {key}")
+    except RuntimeError:
+        logger.exception("calling with key %s (tail %s)", key, key[-12:], extra={"user_key": key})
+    for i in range(3):  # repeats of one line: the digest lists their texts too
+        logger.error("retry %d with %r", i, Opaque(key))
+    handler.flush()
+    time.sleep(0.3)
+    handler.flush()
+    messages = sandbox.messages()
+    assert len(messages) >= 2
+    for message in messages:
+        for text in (message.subject, message.text_body, message.html_body or ""):
+            assert key_runs(key, text) == [], text
+    texts = "\n".join(m.text_body for m in messages)
+    assert "RuntimeError: auth failed with ***" in texts
+    assert "Opaque(secret='***')" in texts
+
+
+def test_user_patterns_are_scrubbed_from_dictconfig(sandbox: Smtp2goSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTP2GO_API_KEY", sandbox.api_key)
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {
+                "email": {
+                    "class": "logging_handler.Smtp2goHandler",
+                    "recipients": "ops@example.com",
+                    "sender": "alerts@example.com",
+                    "base_url": sandbox.base_url,
+                    "redact": [r"password=\S+", r"\b\d{4}-\d{4}-\d{4}-\d{4}\b"],
+                }
+            },
+            "loggers": {"it.patterns": {"handlers": ["email"], "level": "INFO", "propagate": False}},
+        }
+    )
+    logger = logging.getLogger("it.patterns")
+    handler = logger.handlers[0]
+    try:
+        logger.error("login password=hunter2 card 4111-1111-1111-1111 failed")
+        handler.flush()
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    [msg] = sandbox.messages()
+    for text in (msg.subject, msg.text_body, msg.html_body):
+        assert "hunter2" not in text and "4111" not in text
+    assert "login *** card *** failed" in msg.subject
+
+
+def test_a_wrong_key_is_reported_once_and_the_next_email_counts_the_dropped(
+    sandbox: Smtp2goSandbox, make_handler: Factory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wrong = fake_key()  # unknown to the sandbox: 401
+    handler = make_handler(api_key=wrong, digest_window=0)
+    logger = logger_with(handler, "it.wrongkey")
+    logger.error("first alert")
+    handler.flush()
+    logger.critical("second alert")
+    handler.flush()
+    logger.error("third alert")
+    handler.flush()
+    assert sandbox.messages() == []
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err
+    [line] = err.strip().splitlines()  # once, on one line
+    assert "Smtp2goHandler to=ops@example.com" in line and "SMTP2GO refused the API key" in line
+    assert "Smtp2goAuthError" in line
+    assert key_runs(wrong, line) == []
+    assert handler.stats["refused"] == 3
+    sandbox.add_api_key(wrong)  # the key is fixed (e.g. its permission granted)
+    time.sleep(0.25)  # the pause after a refusal ends
+    logger.error("after the fix")
+    handler.flush()
+    [msg] = sandbox.messages()
+    assert "3 records of earlier alert emails could not be delivered" in msg.text_body
+    assert "Smtp2goAuthError" in msg.text_body
+    assert capsys.readouterr().err == ""
+
+
+def test_a_refused_key_from_the_environment_is_read_again(
+    sandbox: Smtp2goSandbox, make_handler: Factory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("IT_ALERT_KEY", fake_key())
+    handler = make_handler(api_key=None, api_key_env="IT_ALERT_KEY", digest_window=0)
+    logger = logger_with(handler, "it.rekey")
+    logger.error("with the old key")
+    handler.flush()
+    assert "environment variable IT_ALERT_KEY" in capsys.readouterr().err
+    monkeypatch.setenv("IT_ALERT_KEY", sandbox.api_key)  # an operator fixes the environment
+    time.sleep(0.25)
+    logger.error("with the new key")
+    handler.flush()
+    [msg] = sandbox.messages()
+    assert msg.subject == "[test-host] ERROR it.rekey: with the new key"
+    assert "1 record of earlier alert emails could not be delivered" in msg.text_body
+
+
+def test_distinct_messages_from_one_line_all_reach_the_inbox(sandbox: Smtp2goSandbox, make_handler: Factory) -> None:
+    handler = make_handler(digest_window=60)
+    logger = logger_with(handler, "it.distinct")
+    for i in range(10):
+        logger.error("table %s failed", ["orders", "users", "payments"][i % 3])
+    handler.flush()
+    alert, digest = sandbox.messages()
+    assert alert.subject == "[test-host] ERROR it.distinct: table orders failed"
+    for name, count in (("orders", 3), ("users", 3), ("payments", 3)):
+        assert f"{count} x table {name} failed" in digest.text_body
+        assert f"{count} x table {name} failed" in digest.html_body
+
+
+def test_a_group_with_many_texts_shows_the_first_and_counts_the_rest(
+    sandbox: Smtp2goSandbox, make_handler: Factory
+) -> None:
+    handler = make_handler(digest_window=60, max_distinct_messages=2)
+    logger = logger_with(handler, "it.many")
+    logger.error("job %d failed", 0)
+    handler.flush()  # the prompt alert
+    for i in range(1, 21):
+        logger.error("job %d failed", i % 2 if i <= 10 else i)
+    handler.flush()
+    digest = sandbox.messages()[1]
+    assert "5 x job 1 failed" in digest.text_body and "5 x job 0 failed" in digest.text_body
+    assert "... and 10 more distinct messages (10 records)" in digest.text_body

@@ -3,6 +3,8 @@ clear errors for bad settings, the recursion guard, and a cheap import."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import logging
 import logging.config
 import secrets
@@ -10,13 +12,16 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from airflow_provider_smtp2go.client import Smtp2goValidationError
 from logging_handler import Smtp2goHandler
-from logging_handler.config import as_bool, as_float, as_int, as_level, as_list, resolve_credentials
+from logging_handler.credentials import resolve_credentials
 from logging_handler.handler import IGNORED_LOGGERS
+from logging_handler.settings import HandlerSettings, as_bool, as_int, as_level, as_list, as_seconds
 from logging_handler.storm import Outgoing
 
 # Never contacted: every unit test below stops before the network.
@@ -51,20 +56,20 @@ def test_recipients_from_list_or_comma_string(value: object, expected: list[str]
 
 
 def test_scalar_coercions_accept_strings_and_name_the_argument() -> None:
-    assert as_float("w", "2.5") == 2.5
+    assert as_seconds("w", "2.5") == 2.5
     assert as_int("n", " 7 ") == 7
     assert as_bool("b", "False") is False and as_bool("b", "yes") is True
     assert as_level("level", "critical") == logging.CRITICAL and as_level("level", "30") == 30
     with pytest.raises(ValueError, match="digest_window: expected a number"):
-        as_float("digest_window", "five")
+        as_seconds("digest_window", "five")
     with pytest.raises(ValueError, match="max_groups: must be >= 1"):
         as_int("max_groups", "0", minimum=1)
     with pytest.raises(ValueError, match="html_body: expected true/false"):
         as_bool("html_body", "maybe")
     with pytest.raises(ValueError, match="unknown logging level"):
         as_level("level", "LOUD")
-    with pytest.raises(ValueError, match="must be >= 0"):
-        as_float("w", "nan")
+    with pytest.raises(ValueError, match="w: expected a finite number"):
+        as_seconds("w", "nan")
 
 
 def test_key_comes_from_the_environment_variable_when_not_given(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -320,3 +325,122 @@ def test_a_failed_construction_leaves_nothing_for_logging_shutdown() -> None:
     # (Handlers of earlier tests may be collected meanwhile, so compare for additions only.)
     assert raised.traceback is not None
     assert not ours() - before
+
+
+NUMERIC_SETTINGS = [
+    "flush_timeout",
+    "timeout",
+    "digest_window",
+    "retry_deadline",
+    "cap_period",
+    "retry_interval",
+    "retry_interval_max",
+    "max_emails_per_hour",
+    "max_groups",
+    "max_attempts",
+    "max_subject_length",
+    "max_distinct_messages",
+]
+
+
+def base_settings(**changes: object) -> dict[str, object]:
+    settings: dict[str, object] = {
+        "recipients": "ops@example.com",
+        "sender": "alerts@example.com",
+        "api_key": fake_key(),
+        "base_url": LOOPBACK,
+    }
+    settings.update(changes)
+    return settings
+
+
+@pytest.mark.parametrize("name", NUMERIC_SETTINGS)
+@pytest.mark.parametrize("value", [float("inf"), "inf", "-inf", float("nan"), "NaN", -1, "-0.5", "1e400", True, [1]])
+def test_numeric_settings_refuse_infinite_negative_and_wrong_types(name: str, value: object) -> None:
+    with pytest.raises(Smtp2goValidationError) as raised:
+        Smtp2goHandler(**base_settings(**{name: value}))  # type: ignore[arg-type]
+    assert raised.value.field == name
+    assert str(raised.value).startswith(f"{name}: ")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_groups", 7.5),
+        ("max_attempts", "2.5"),
+        ("timeout", "0"),
+        ("retry_deadline", 0),
+        ("cap_period", "0"),
+        ("flush_timeout", 1e12),  # beyond what threading can wait
+        ("html_body", "maybe"),
+        ("retry_ambiguous_sends", 2),
+        ("level", -5),
+        ("level", "LOUD"),
+        ("subject", 5),
+        ("digest_subject", b"%(message)s"),
+        ("hostname", 42),
+        ("region", 3),
+        ("base_url", ["http://127.0.0.1:9/v3"]),
+        ("api_key", 12345),
+        ("api_key_env", 7),
+        ("airflow_conn_id", 7),
+        ("sender", 7),
+        ("recipients", 7),
+        ("ignore_loggers", 7),
+        ("redact", "(unclosed"),
+        ("redact", ["ok", 5]),
+        ("redact", ".*"),
+        ("clock", "monotonic"),
+        ("retry_interval_max", "1"),  # below retry_interval (30 s)
+    ],
+)
+def test_every_setting_given_wrongly_is_refused_naming_it(name: str, value: object) -> None:
+    with pytest.raises(Smtp2goValidationError) as raised:
+        Smtp2goHandler(**base_settings(**{name: value}))  # type: ignore[arg-type]
+    assert raised.value.field.split("[")[0] == name, raised.value
+
+
+def test_dictconfig_strings_are_refused_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMTP2GO_API_KEY", fake_key())
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "handlers": {
+            "alerts": {
+                "class": "logging_handler.Smtp2goHandler",
+                "recipients": "ops@example.com",
+                "sender": "alerts@example.com",
+                "base_url": LOOPBACK,
+                "flush_timeout": "inf",
+            }
+        },
+        "loggers": {"cfgbad": {"handlers": ["alerts"], "propagate": False}},
+    }
+    with pytest.raises(ValueError, match="Unable to configure handler 'alerts'") as raised:
+        logging.config.dictConfig(config)
+    cause = raised.value.__cause__
+    assert isinstance(cause, Smtp2goValidationError) and cause.field == "flush_timeout"
+    assert str(cause) == "flush_timeout: expected a finite number of seconds, got 'inf'"
+
+
+def test_close_never_raises_overflow_even_when_a_setting_is_changed_later() -> None:
+    handler = RecordingHandler(
+        "ops@example.com", "alerts@example.com", api_key=fake_key(), base_url=LOOPBACK, digest_window=3600
+    )
+    handler.handle(logging.makeLogRecord({"name": "app", "levelno": 40, "levelname": "ERROR", "msg": "x"}))
+    handler.flush()  # the worker thread is running now
+    handler.flush_timeout = float("inf")  # type: ignore[misc]
+    started = time.monotonic()
+    handler.close()  # logging.shutdown() calls this at exit; it must not raise
+    assert time.monotonic() - started < 5
+
+
+def test_settings_own_the_conversion_and_init_stays_short() -> None:
+    source = inspect.getsource(Smtp2goHandler.__init__)
+    assert len(source.splitlines()) < 80
+    settings = HandlerSettings.parse(recipients="a@example.com", sender="b@example.com", api_key=fake_key())
+    signature = inspect.signature(Smtp2goHandler)
+    for field in dataclasses.fields(HandlerSettings):
+        parameter = signature.parameters.get(field.name)
+        if parameter is not None and parameter.default not in (None, inspect.Parameter.empty):
+            assert getattr(settings, field.name) == parameter.default, field.name

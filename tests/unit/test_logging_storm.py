@@ -244,3 +244,34 @@ def test_outgoing_level_is_the_highest_in_the_mail() -> None:
 
     mail = Outgoing("digest", (GroupReport(key(1), 1, 0, 0, low, 1), GroupReport(key(2), 1, 0, 0, high, 1)))
     assert mail.levelno == logging.CRITICAL
+
+
+def test_distinct_texts_of_a_group_are_counted_and_survive_a_failed_delivery() -> None:
+    storm = StormControl(digest_window=60, max_distinct_messages=2, clock=FakeClock())
+    k = key()
+    for text in ["a", "b", "a", "c", "d", "c"]:
+        if storm.observe(k, 0.0, text) & Observed.NEEDS_SAMPLE:
+            storm.attach(k, alert(text))
+    [mail] = storm.collect(force=True)
+    [report] = mail.groups
+    assert report.messages == (("a", 2), ("b", 1))
+    assert (report.other_messages, report.other_records) == (2, 3)
+    storm.restore(mail)
+    [again] = storm.collect(force=True)
+    assert again.groups[0].messages == report.messages
+    assert (again.groups[0].other_messages, again.groups[0].other_records) == (2, 3)
+
+
+def test_refused_records_are_reported_in_the_next_email() -> None:
+    storm = StormControl(digest_window=0, clock=FakeClock(), wall_clock=lambda: 50.0)
+    log(storm, key(1))
+    [mail] = storm.collect()
+    storm.refuse(mail, "Smtp2goAuthError: 401 API key invalid")
+    assert storm.refused_pending == 1
+    log(storm, key(2))
+    [nxt] = storm.collect()
+    assert (nxt.refused, nxt.refused_since, nxt.refused_reason) == (1, 50.0, "Smtp2goAuthError: 401 API key invalid")
+    storm.refuse(nxt, "again")  # refused too: both counts carry on
+    log(storm, key(3))
+    [third] = storm.collect()
+    assert third.refused == 2

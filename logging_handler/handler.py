@@ -68,6 +68,7 @@ IGNORED_LOGGERS: tuple[str, ...] = (
     "logging_handler",
 )
 
+_get_ident = threading.get_ident
 _LIVE_HANDLERS: weakref.WeakSet[Smtp2goHandler] = weakref.WeakSet()
 
 
@@ -197,7 +198,7 @@ class Smtp2goHandler(logging.Handler):
         self._client = self._make_client()  # validates region/base_url now; no I/O
         self.base_url = self._client.base_url
         self._shut = False
-        self._local = threading.local()
+        self._formatting: int | None = None  # ident of the thread formatting a record in emit
         self._pid = os.getpid()
         self._storm = StormControl(**settings.storm_kwargs())
         self._worker = self._new_worker()
@@ -245,8 +246,13 @@ class Smtp2goHandler(logging.Handler):
 
     def handle(self, record: logging.LogRecord) -> Any:
         # Checked before Handler.handle takes the handler lock: the worker may log while
-        # logging.shutdown() holds that lock waiting for the worker to finish.
-        if self.is_ignored(record) or getattr(self._local, "busy", False):
+        # logging.shutdown() holds that lock waiting for the worker to finish.  A record
+        # logged while this thread formats one (an argument's __str__ that logs) is dropped.
+        ident = _get_ident()
+        if ident in (self._worker.ident, self._formatting):
+            return False
+        ignored = self._ignored_cache.get(record.name)
+        if ignored or (ignored is None and self.is_ignored(record)):
             return False
         return super().handle(record)
 
@@ -258,6 +264,8 @@ class Smtp2goHandler(logging.Handler):
             key = fingerprint(record)
             text = self._message(record)
             observed = self._storm.observe(key, record.created, text)
+            if observed is Observed.COUNTED:
+                return  # a repeat (the common case); IntFlag's ``&`` alone costs ~0.7 µs
             if observed & Observed.NEEDS_SAMPLE:
                 self._storm.attach(key, self._snapshot(record, text))
             if observed & Observed.PROMPT:
@@ -272,21 +280,21 @@ class Smtp2goHandler(logging.Handler):
 
     def _message(self, record: logging.LogRecord) -> str | None:
         # Every record's text is counted (distinct texts of a group reach the digest).
-        # Formatting runs user code (args' __str__); if that logs, the nested record is
-        # dropped by ``handle`` instead of recursing.
+        # Formatting runs user code (args' __str__); if that logs, ``handle`` drops the nested
+        # record instead of recursing.  ``handle`` holds the handler lock, so one attribute
+        # (not a thread-local: this runs on every emit) says which thread is formatting.
         if not record.args and isinstance(record.msg, str):
             return record.msg
-        local = self._local
-        local.busy = True
+        self._formatting = _get_ident()
         try:
             return record.getMessage()
         except Exception:
             return None  # reported once, by the snapshot of the group's first record
         finally:
-            local.busy = False
+            self._formatting = None
 
     def _snapshot(self, record: logging.LogRecord, message: str | None) -> Alert:
-        self._local.busy = True
+        self._formatting = _get_ident()
         try:
             if message is None:
                 raise ValueError("the message could not be formatted")
@@ -295,7 +303,7 @@ class Smtp2goHandler(logging.Handler):
             self.handleError(record)
             return fallback_alert(record, exc)
         finally:
-            self._local.busy = False
+            self._formatting = None
 
     # -- the worker thread ---------------------------------------------------------------------
 
@@ -408,7 +416,7 @@ class Smtp2goHandler(logging.Handler):
         # The parent delivers what it had pending; the child starts empty, with its own
         # thread and its own connections (sharing the parent's sockets would corrupt both).
         self._pid = os.getpid()
-        self._local = threading.local()
+        self._formatting = None
         self._storm = StormControl(**self.settings.storm_kwargs())
         self._worker = self._new_worker()
         self._client = self._make_client()

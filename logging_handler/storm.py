@@ -245,7 +245,11 @@ class StormControl:
                 self._held += 1
             group.pending += 1
             if text is not None and self.max_distinct_messages:
-                group.count_text(text, 1, self.max_distinct_messages)
+                texts = group.texts
+                if text in texts:  # the common repeat, inline: this runs on every emit
+                    texts[text] += 1
+                else:
+                    group.count_text(text, 1, self.max_distinct_messages)
             if group.pending > 1:
                 return Observed.COUNTED
             group.first = created

@@ -32,7 +32,7 @@ MAX_DETAILED_GROUPS = 50
 #: Longer messages and tracebacks keep their head and tail (where the exception is).
 MAX_BLOCK_CHARS = 16_000
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(r" {2,}")
 
 

@@ -9,6 +9,8 @@ limits is a one-line change. Sources: ``shared/reference/smtp2go_api.md``.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 #: ``/activity/search`` accepts at most this many requests a minute per account.
 ACTIVITY_REQUESTS_PER_MINUTE = 60
 #: The window of that limit, in seconds.
@@ -18,6 +20,8 @@ ACTIVITY_PERIOD_SECONDS = 60.0
 MAX_RECIPIENTS_PER_FIELD = 100
 #: An email's total size limit, base64-encoded attachments included (configurable per client).
 DEFAULT_MAX_SIZE_BYTES = 10 * 1024 * 1024
+#: A scheduled send must be due within this long ("in the future and within the next 3 days").
+MAX_SCHEDULE_AHEAD = timedelta(days=3)
 
 #: After a 429 SMTP2GO times the calling IP out for at least this long: retrying sooner only
 #: extends the ban. The first wait after a 429 without a usable ``Retry-After``.

@@ -6,11 +6,12 @@ import base64
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from airflow_provider_smtp2go.client import Attachment, Email, Smtp2goValidationError
-from airflow_provider_smtp2go.client.messages import normalize_address
+from airflow_provider_smtp2go.client.messages import header_text, normalize_address
 
 
 def make(**overrides: object) -> Email:
@@ -173,7 +174,7 @@ def test_attachments_from_path_bytes_and_url(tmp_path: Path) -> None:
 def test_missing_attachment_file_fails_before_sending(tmp_path: Path) -> None:
     with pytest.raises(Smtp2goValidationError) as excinfo:
         make(attachments=[tmp_path / "missing.pdf"])
-    assert rule_of(excinfo) == ("attachments", "file")
+    assert rule_of(excinfo) == ("attachments[0]", "file")
 
 
 def test_attachment_needs_exactly_one_source() -> None:
@@ -237,3 +238,170 @@ def test_fast_path_agrees_with_the_stdlib_parser(address: str) -> None:
 def test_fast_path_does_not_accept_what_the_parser_would_refuse(address: str) -> None:
     with pytest.raises(Smtp2goValidationError):
         normalize_address(address)
+
+
+# -- header-bound text: one rule for every field that ends up in a header -----------------------
+
+UNSAFE_IN_HEADERS = ["\x00", "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1b", "\x7f", "\x9b"]
+
+
+@pytest.mark.parametrize("char", UNSAFE_IN_HEADERS)
+@pytest.mark.parametrize(
+    ("field", "build"),
+    [
+        ("subject", lambda c: make(subject=f"Report{c}Bcc: victim@example.com")),
+        ("custom_headers[X-Tag]", lambda c: make(custom_headers={"X-Tag": f"a{c}b"})),
+        ("sender", lambda c: make(sender=f"Reports{c}Desk <reports@example.com>")),
+        ("to[0]", lambda c: make(to=[f"Ops{c} <ops@example.com>"])),
+        ("attachments.filename", lambda c: make(attachments=[Attachment.from_bytes(f"a{c}.txt", b"x")])),
+        ("template_id", lambda c: make(subject=None, text_body=None, template_id=f"t{c}1")),
+    ],
+)
+def test_control_characters_and_line_separators_are_refused_naming_the_field(char: str, field: str, build: Any) -> None:
+    with pytest.raises(Smtp2goValidationError) as excinfo:
+        build(char)
+    assert rule_of(excinfo) == (field, "control")
+    assert f"U+{ord(char):04X}" in str(excinfo.value)
+
+
+def test_a_tab_is_still_fine_in_a_subject() -> None:
+    assert make(subject="Report\tQ3").subject == "Report\tQ3"
+
+
+@pytest.mark.parametrize("name", ["To", "cc", "BCC", "From", "sender"])
+def test_address_headers_cannot_be_set_as_custom_headers(name: str) -> None:
+    # They would get round address validation and the 100-recipient cap.
+    with pytest.raises(Smtp2goValidationError) as excinfo:
+        make(custom_headers={name: "victim@example.com"})
+    assert rule_of(excinfo) == ("custom_headers", "forbidden_header")
+
+
+# -- wrong types: a Smtp2goValidationError naming the field, never TypeError or a silent str() --
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"to": 42}, "to"),
+        ({"to": {"ops@example.com": 1}}, "to"),
+        ({"to": ["ok@example.com", 7]}, "to[1]"),
+        ({"cc": b"copy@example.com"}, "cc"),
+        ({"sender": 5}, "sender"),
+        ({"subject": 42}, "subject"),
+        ({"subject": b"Daily report"}, "subject"),
+        ({"text_body": 1}, "text_body"),
+        ({"html_body": {"p": "hi"}}, "html_body"),
+        ({"reply_to": ["a@example.com"]}, "reply_to"),
+        ({"subject": None, "text_body": None, "template_id": 42}, "template_id"),
+        ({"subject": None, "text_body": None, "template_id": "t", "template_data": ["a"]}, "template_data"),
+        ({"custom_headers": "X-Tag: a"}, "custom_headers"),
+        ({"custom_headers": {"X-Tag": None}}, "custom_headers[X-Tag]"),
+        ({"custom_headers": {"X-Flag": True}}, "custom_headers[X-Flag]"),
+        ({"custom_headers": {1: "a"}}, "custom_headers"),
+        ({"attachments": 3}, "attachments"),
+        ({"attachments": [3]}, "attachments[0]"),
+        ({"inlines": b"logo.png"}, "inlines"),
+        ({"schedule": 1757466900}, "schedule"),
+        ({"fastaccept": "yes"}, "fastaccept"),
+        ({"fastaccept": 1}, "fastaccept"),
+    ],
+)
+def test_wrong_types_are_refused_naming_the_field(overrides: dict[str, object], field: str) -> None:
+    with pytest.raises(Smtp2goValidationError) as excinfo:
+        make(**overrides)
+    assert excinfo.value.field == field
+    assert excinfo.value.rule == "type"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_template_data_that_json_cannot_carry_is_refused(value: float) -> None:
+    with pytest.raises(Smtp2goValidationError) as excinfo:
+        make(subject=None, text_body=None, template_id="t-1", template_data={"ratio": value})
+    assert rule_of(excinfo) == ("template_data", "json")
+
+
+@pytest.mark.parametrize(("given", "sent"), [("false", False), ("False", False), (" TRUE ", True), (False, False)])
+def test_fastaccept_reads_true_and_false_strictly(given: object, sent: bool) -> None:
+    mail = make(fastaccept=given)
+    assert mail.fastaccept is sent
+    assert ("fastaccept" in mail.to_payload()) is sent
+
+
+def test_an_int_header_value_is_sent_as_its_digits() -> None:
+    assert make(custom_headers={"X-Priority": 1}).to_payload()["custom_headers"] == [
+        {"header": "X-Priority", "value": "1"}
+    ]
+
+
+def test_a_bare_string_attachment_is_one_path_not_its_characters(tmp_path: Path) -> None:
+    report = tmp_path / "report.csv"
+    report.write_text("a,b\n")
+    mail = make(attachments=str(report), inlines=report)
+    assert [a.filename for a in mail.attachments] == ["report.csv"]  # type: ignore[union-attr]
+    assert [a.filename for a in mail.inlines] == ["report.csv"]  # type: ignore[union-attr]
+
+
+def test_recipient_list_items_may_hold_several_addresses() -> None:
+    mail = make(to=["a@example.com, b@example.com", '"Doe, Jane" <jane@example.com>'])
+    assert mail.to == ("a@example.com", "b@example.com", '"Doe, Jane" <jane@example.com>')
+    with pytest.raises(Smtp2goValidationError) as excinfo:
+        make(to=[", ".join(f"u{i}@example.com" for i in range(60))] * 2)
+    assert rule_of(excinfo) == ("to", "max_recipients")
+
+
+def test_schedule_strings_are_parsed_with_their_timezone() -> None:
+    when = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=2)
+    expected = when.strftime("%Y-%m-%d %H:%M:%S +0000")
+    for text in (when.isoformat(), when.strftime("%Y-%m-%dT%H:%M:%SZ"), expected):
+        assert make(schedule=text).to_payload()["schedule"] == expected
+    later = when.astimezone(timezone(timedelta(hours=12))).strftime("%Y-%m-%d %H:%M:%S %z")
+    assert make(schedule=later).to_payload()["schedule"] == later
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("tomorrow-ish", "format"),
+        ("2030-01-01 12:00:00", "timezone"),
+        ("2020-01-01T00:00:00+00:00", "future"),
+        ("2999-01-01T00:00:00Z", "window"),
+    ],
+)
+def test_bad_schedule_strings_are_refused(text: str, rule: str) -> None:
+    with pytest.raises(Smtp2goValidationError) as excinfo:
+        make(schedule=text)
+    assert rule_of(excinfo) == ("schedule", rule)
+
+
+# -- internationalised addresses ------------------------------------------------------------------
+
+
+def test_an_idn_domain_is_sent_idna_encoded() -> None:
+    mail = make(sender="Bücher <shop@bücher.example>", to="user@bücher.example", cc=["Ops <ops@MÜNCHEN.de>"])
+    assert mail.sender == "Bücher <shop@xn--bcher-kva.example>"
+    assert mail.to == ("user@xn--bcher-kva.example",)
+    assert mail.cc == ("Ops <ops@xn--mnchen-3ya.de>",)
+
+
+@pytest.mark.parametrize(
+    ("address", "rule"),
+    [
+        ("jürgen@example.com", "non_ascii"),
+        ("user@straße.de", "idna"),  # IDNA 2003 would quietly send to strasse.de
+        ("user@a\u200dexample.com", "idna"),
+        (f"user@{'ü' * 70}.example", "idna"),
+    ],
+)
+def test_addresses_that_cannot_be_sent_as_written_are_refused_clearly(address: str, rule: str) -> None:
+    with pytest.raises(Smtp2goValidationError) as excinfo:
+        make(to=address)
+    assert rule_of(excinfo) == ("to[0]", rule)
+
+
+@pytest.mark.parametrize("char", UNSAFE_IN_HEADERS)
+def test_the_logging_handler_cleans_subjects_to_what_email_accepts(char: str) -> None:
+    # Otherwise an alert whose first line holds such a character would be refused, and lost.
+    from logging_handler.formatting import MailFormatter
+
+    subject = MailFormatter(hostname="web-1").clean_subject(f"disk{char}full")
+    assert header_text("subject", subject) == "disk full"

@@ -46,7 +46,7 @@ DEFAULT_HISTORY_DAYS = 30
 DEFAULT_MAX_CONSECUTIVE_FAILURES = 5
 
 
-def _as_list(value: str | Iterable[str] | None) -> list[str]:
+def _split_ids(value: str | Iterable[str] | None) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
@@ -77,7 +77,7 @@ def normalize_email_ids(value: Any) -> list[str]:
             continue
         if not isinstance(item, str):
             raise Smtp2goValidationError("email_ids", "format", f"expected email id strings, got {type(item).__name__}")
-        for part in _as_list(item):
+        for part in _split_ids(item):
             if any(ch.isspace() or ch == "|" for ch in part):
                 raise Smtp2goValidationError("email_ids", "format", f"{part!r} is not an SMTP2GO email id")
             if part not in ids:

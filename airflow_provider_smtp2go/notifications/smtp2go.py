@@ -22,13 +22,13 @@ from functools import cache
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtp2go._compat import AIRFLOW_V_3_1_PLUS, AirflowFailException, BaseNotifier
+from airflow_provider_smtp2go._compat import AIRFLOW_V_3_1_PLUS, BaseNotifier
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook, airflow_error
 
 if TYPE_CHECKING:
     from airflow_provider_smtp2go._compat import Context
     from airflow_provider_smtp2go.client import Email
-    from airflow_provider_smtp2go.operators.smtp2go import Recipients
+    from airflow_provider_smtp2go.client.messages import Recipients
 
 
 @cache
@@ -167,28 +167,27 @@ class Smtp2goNotifier(BaseNotifier):
         return Smtp2goHook(self.smtp2go_conn_id)
 
     def build_email(self, sender: str | None) -> Email:
-        """The ``Email`` from the rendered fields (subject flattened to one line)."""
-        from airflow_provider_smtp2go.client import Email
-        from airflow_provider_smtp2go.operators.smtp2go import recipient_list
-        from airflow_provider_smtp2go.utils.attachments import resolve_attachments
+        """The ``Email`` from the rendered fields (subject flattened to one line).
 
-        sender = self.sender or sender
-        if not sender:
-            raise AirflowFailException(
-                f"No sender: pass sender= to Smtp2goNotifier or set the 'sender' extra of "
-                f"connection {self.smtp2go_conn_id!r}"
-            )
-        return Email(
-            sender=sender,
-            to=recipient_list(self.to),
-            cc=recipient_list(self.cc),
-            bcc=recipient_list(self.bcc),
-            reply_to=self.reply_to or None,
-            subject=" ".join(str(self.subject or "").split()) or None,
-            html_body=self.html_body or None,
-            text_body=self.text_body or None,
-            custom_headers=self.custom_headers or None,
-            attachments=resolve_attachments(self.attachments),
+        ``sender`` is the connection's ``sender`` extra, used when ``sender=`` was not given.
+        """
+        from airflow_provider_smtp2go.email_fields import build_email, resolve_sender
+
+        subject: Any = self.subject
+        if isinstance(subject, str):  # the shipped subject template spans lines; a subject is one
+            subject = " ".join(subject.split()) or None
+        hint = f"pass sender= to Smtp2goNotifier or set the 'sender' extra of connection {self.smtp2go_conn_id!r}"
+        return build_email(
+            sender=resolve_sender(self.sender, sender, hint=hint),
+            to=self.to,
+            cc=self.cc,
+            bcc=self.bcc,
+            reply_to=self.reply_to,
+            subject=subject,
+            html_body=self.html_body,
+            text_body=self.text_body,
+            custom_headers=self.custom_headers,
+            attachments=self.attachments,
         )
 
     def notify(self, context: Context) -> None:
@@ -197,7 +196,7 @@ class Smtp2goNotifier(BaseNotifier):
 
         with self.hook as hook:
             try:
-                email = self.build_email(None if self.sender else hook.default_sender)
+                email = self.build_email(hook.default_sender)
                 result = hook.send_email(email)
             except Smtp2goError as exc:
                 raise airflow_error(exc) from exc

@@ -14,14 +14,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtp2go._compat import AirflowFailException, BaseOperator
+from airflow_provider_smtp2go._compat import BaseOperator
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook, airflow_error
+from airflow_provider_smtp2go.utils.attachments import attachment_specs
 
 if TYPE_CHECKING:
     from airflow_provider_smtp2go._compat import Context
     from airflow_provider_smtp2go.client import Email
-
-Recipients = str | Sequence[str] | None
+    from airflow_provider_smtp2go.client.messages import Recipients
 
 
 class Smtp2goSendEmailOperator(BaseOperator):
@@ -114,8 +114,8 @@ class Smtp2goSendEmailOperator(BaseOperator):
         self.reply_to = reply_to
         self.custom_headers = custom_headers
         # Lists, so the template-file rule below can tell them from the body.
-        self.attachments = _as_list(attachments)
-        self.inlines = _as_list(inlines)
+        self.attachments = attachment_specs(attachments)
+        self.inlines = attachment_specs(inlines)
         self.template_id = template_id
         self.template_data = template_data
         self.schedule = schedule
@@ -159,30 +159,28 @@ class Smtp2goSendEmailOperator(BaseOperator):
 
     def build_email(self, hook: Smtp2goHook) -> Email:
         """The ``Email`` to send, from the rendered fields; validates before any request."""
-        from airflow_provider_smtp2go.client import Email
-        from airflow_provider_smtp2go.utils.attachments import resolve_attachments
+        from airflow_provider_smtp2go.email_fields import build_email, resolve_sender
 
-        sender = self.sender or hook.default_sender
-        if not sender:
-            raise AirflowFailException(
-                f"No sender: pass sender= to {self.task_id!r} or set the 'sender' extra of "
-                f"connection {self.smtp2go_conn_id!r}"
-            )
-        return Email(
+        sender = resolve_sender(
+            self.sender,
+            lambda: hook.default_sender,
+            hint=f"pass sender= to {self.task_id!r} or set the 'sender' extra of connection {self.smtp2go_conn_id!r}",
+        )
+        return build_email(
             sender=sender,
-            to=recipient_list(self.to),
+            to=self.to,
             subject=self.subject,
             text_body=self.text_body,
             html_body=self.html_body,
-            cc=recipient_list(self.cc),
-            bcc=recipient_list(self.bcc),
-            reply_to=self.reply_to or None,
-            custom_headers=self.custom_headers or None,
-            attachments=resolve_attachments(self.attachments),
-            inlines=resolve_attachments(self.inlines),
-            template_id=self.template_id or None,
-            template_data=self.template_data or None,
-            schedule=self.schedule or None,
+            cc=self.cc,
+            bcc=self.bcc,
+            reply_to=self.reply_to,
+            custom_headers=self.custom_headers,
+            attachments=self.attachments,
+            inlines=self.inlines,
+            template_id=self.template_id,
+            template_data=self.template_data,
+            schedule=self.schedule,
             fastaccept=self.fastaccept,
         )
 
@@ -203,21 +201,3 @@ class Smtp2goSendEmailOperator(BaseOperator):
             result.failed,
         )
         return result.to_dict()
-
-
-def _as_list(value: Any) -> list[Any] | None:
-    if value is None:
-        return None
-    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple, set)):
-        return [value]
-    return list(value)
-
-
-def recipient_list(value: Recipients) -> str | list[str] | None:
-    """Recipients as the client takes them; a list item may itself be a rendered "a, b" string."""
-    if value is None or isinstance(value, str):
-        return value or None
-    items = [str(item) for item in value if item]
-    if any("," in item or ";" in item for item in items):
-        return ", ".join(items)
-    return items or None

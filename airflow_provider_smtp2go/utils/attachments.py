@@ -28,42 +28,68 @@ if TYPE_CHECKING:
 AttachmentSpec = Any
 
 
-def resolve_attachments(specs: Iterable[AttachmentSpec] | AttachmentSpec | None) -> list[Attachment]:
-    """Resolve every spec (a single spec is treated as a one-item list)."""
-    if specs is None:
-        return []
-    if isinstance(specs, (str, bytes, dict, os.PathLike)) or not isinstance(specs, Iterable):
-        specs = [specs]
-    return [resolve_attachment(spec) for spec in specs]
+def attachment_specs(value: Any) -> list[Any] | None:
+    """The specs as a list: one spec (a path, a URL, a dict...) is a list of one.
+
+    >>> attachment_specs("report.csv"), attachment_specs(["a.csv", "b.csv"]), attachment_specs(None)
+    (['report.csv'], ['a.csv', 'b.csv'], None)
+    """
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, dict, os.PathLike)) or not isinstance(value, (list, tuple, set, frozenset)):
+        return [value]
+    return list(value)
 
 
-def resolve_attachment(spec: AttachmentSpec) -> Attachment:
+def resolve_attachments(
+    specs: Iterable[AttachmentSpec] | AttachmentSpec | None,
+    *,
+    field_name: str = "attachments",
+    max_bytes: int | None = None,
+) -> list[Attachment]:
+    """Resolve every spec (a single spec is treated as a one-item list); errors name ``attachments[i]``.
+
+    A file (local or in object storage) larger than ``max_bytes`` is refused before it is read;
+    by default that is the client's default size limit, which a larger file can never fit.
+    """
+    return [
+        resolve_attachment(spec, field_name=f"{field_name}[{index}]", max_bytes=max_bytes)
+        for index, spec in enumerate(attachment_specs(specs) or ())
+    ]
+
+
+def resolve_attachment(
+    spec: AttachmentSpec, *, field_name: str = "attachments", max_bytes: int | None = None
+) -> Attachment:
     """Resolve one attachment spec (see the module docstring)."""
     from airflow_provider_smtp2go.client import Attachment, Smtp2goValidationError
+    from airflow_provider_smtp2go.client.messages import DEFAULT_MAX_SIZE_BYTES
+
+    max_bytes = DEFAULT_MAX_SIZE_BYTES if max_bytes is None else max_bytes
 
     if isinstance(spec, Attachment):
         return spec
     if isinstance(spec, dict):
-        return _from_dict(spec)
+        return _from_dict(spec, field_name, max_bytes)
     if isinstance(spec, str):
         value = spec.strip()
         if value.lower().startswith(("http://", "https://")):
-            return Attachment.from_url(value)
+            return Attachment.from_url(value, field_name=field_name)
         if "://" in value:
-            return _from_object_storage(_object_storage_path(value))
-        return Attachment.from_path(value)
+            return _from_object_storage(_object_storage_path(value), field_name, max_bytes)
+        return Attachment.from_path(value, max_bytes=max_bytes, field_name=field_name)
     if _is_object_storage_path(spec):
-        return _from_object_storage(spec)
+        return _from_object_storage(spec, field_name, max_bytes)
     if isinstance(spec, os.PathLike):
-        return Attachment.from_path(spec)
+        return Attachment.from_path(spec, max_bytes=max_bytes, field_name=field_name)
     raise Smtp2goValidationError(
-        "attachments",
+        field_name,
         "type",
         f"cannot attach a {type(spec).__name__}; give a path, a URL, an ObjectStoragePath or a dict",
     )
 
 
-def _from_dict(spec: dict[str, Any]) -> Attachment:
+def _from_dict(spec: dict[str, Any], field_name: str, max_bytes: int) -> Attachment:
     from airflow_provider_smtp2go.client import Attachment, Smtp2goValidationError
 
     filename = spec.get("filename")
@@ -71,17 +97,21 @@ def _from_dict(spec: dict[str, Any]) -> Attachment:
     sources = [key for key in ("path", "url", "content") if spec.get(key) is not None]
     if len(sources) != 1:
         raise Smtp2goValidationError(
-            "attachments", "source", f"a dict attachment needs exactly one of path, url or content; got {sources}"
+            field_name, "source", f"a dict attachment needs exactly one of path, url or content; got {sources}"
         )
     if "url" in sources:
-        return Attachment.from_url(str(spec["url"]), filename=filename, mimetype=mimetype)
+        return Attachment.from_url(str(spec["url"]), filename=filename, mimetype=mimetype, field_name=field_name)
     if "content" in sources:
         if not filename:
-            raise Smtp2goValidationError("attachments", "required", "a content attachment needs a filename")
+            raise Smtp2goValidationError(field_name, "required", "a content attachment needs a filename")
         content = spec["content"]
+        if not isinstance(content, (str, bytes, bytearray)):
+            raise Smtp2goValidationError(
+                field_name, "type", f"content must be text or bytes, got {type(content).__name__}"
+            )
         data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
-        return Attachment.from_bytes(str(filename), data, mimetype=mimetype)
-    attachment = resolve_attachment(spec["path"])
+        return Attachment.from_bytes(filename, data, mimetype=mimetype, field_name=field_name)
+    attachment = resolve_attachment(spec["path"], field_name=field_name, max_bytes=max_bytes)
     if filename or mimetype:
         return Attachment(
             filename=filename or attachment.filename,
@@ -109,13 +139,35 @@ def _is_object_storage_path(value: Any) -> bool:
     return isinstance(value, object_storage_path_class())
 
 
-def _from_object_storage(path: Any) -> Attachment:
-    from airflow_provider_smtp2go.client import Attachment, Smtp2goValidationError
+def _from_object_storage(path: Any, field_name: str, max_bytes: int) -> Attachment:
+    from airflow_provider_smtp2go.client import Attachment
+    from airflow_provider_smtp2go.client.messages import read_regular_file
+
+    name = path.name or "attachment"
+    if getattr(path, "protocol", None) in ("file", "local"):
+        # A local file: the same checks as a plain path (a FIFO must not hang the worker).
+        return Attachment.from_bytes(
+            name, read_regular_file(path.path, max_bytes=max_bytes, field_name=field_name), field_name=field_name
+        )
+    return Attachment.from_bytes(name, _read_remote(path, field_name, max_bytes), field_name=field_name)
+
+
+def _read_remote(path: Any, field_name: str, max_bytes: int) -> bytes:
+    from airflow_provider_smtp2go.client import Smtp2goValidationError
+    from airflow_provider_smtp2go.client.messages import check_file_size
 
     try:
-        content = path.read_bytes()
+        info = path.stat()
+        kind, size = info.get("type"), info.get("size")
+        if kind not in (None, "file"):
+            raise Smtp2goValidationError(field_name, "file_type", f"{path} is not a file (its type is {kind!r})")
+        if isinstance(size, int):
+            check_file_size(size, max_bytes, str(path), field_name)
+        with path.open("rb") as handle:
+            data = handle.read(max_bytes + 1)  # bounded: the object may have grown since stat
     except FileNotFoundError:
-        raise Smtp2goValidationError("attachments", "file", f"{path} does not exist") from None
+        raise Smtp2goValidationError(field_name, "file", f"{path} does not exist") from None
     except IsADirectoryError:
-        raise Smtp2goValidationError("attachments", "file", f"{path} is a directory") from None
-    return Attachment.from_bytes(path.name or "attachment", content)
+        raise Smtp2goValidationError(field_name, "file_type", f"{path} is a directory") from None
+    check_file_size(len(data), max_bytes, str(path), field_name, measured=False)
+    return bytes(data)

@@ -24,10 +24,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 DEFAULT_CONN_ID = "smtp2go_default"
-# Airflow's own default [email] email_conn_id, and the task runner's placeholder sender: both
-# mean "nothing configured", so the SMTP2GO connection's settings are used instead.
+# Airflow's own default [email] email_conn_id means "nothing configured", so the SMTP2GO
+# connection's settings are used instead (the placeholder sender is email_fields' concern).
 _UNSET_CONN_IDS = frozenset({"", "smtp_default", DEFAULT_CONN_ID})
-_PLACEHOLDER_SENDERS = frozenset({"", "airflow@airflow"})
 
 
 def _resolve_conn_id(conn_id: str | None) -> str:
@@ -46,12 +45,6 @@ def _resolve_conn_id(conn_id: str | None) -> str:
         )
         return DEFAULT_CONN_ID
     return conn_id
-
-
-def _addresses(value: str | Iterable[str] | None) -> str | list[str] | None:
-    if value is None or isinstance(value, str):
-        return value or None
-    return [str(item) for item in value if item] or None
 
 
 def send_email(  # noqa: PLR0917 (Airflow calls backends positionally)
@@ -86,31 +79,28 @@ def send_email(  # noqa: PLR0917 (Airflow calls backends positionally)
     :param mime_charset: ignored (SMTP2GO sends UTF-8).
     :raises AirflowException: when the email cannot be built or is not accepted.
     """
-    from airflow_provider_smtp2go.client import Email, Smtp2goError
+    from airflow_provider_smtp2go.client import Smtp2goError
+    from airflow_provider_smtp2go.email_fields import build_email, resolve_sender
     from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook, airflow_error
-    from airflow_provider_smtp2go.utils.attachments import resolve_attachments
 
     if kwargs:
         log.debug("SMTP2GO email backend ignores unsupported arguments: %s", sorted(kwargs))
     with Smtp2goHook(_resolve_conn_id(conn_id)) as hook:
         try:
-            sender = from_email if from_email and from_email.strip() not in _PLACEHOLDER_SENDERS else None
-            sender = sender or hook.default_sender or from_email
-            if not sender:
-                from airflow_provider_smtp2go._compat import AirflowFailException
-
-                raise AirflowFailException(
-                    "No sender: set [email] from_email or the 'sender' extra of the smtp2go connection"
-                )
-            email = Email(
+            sender = resolve_sender(
+                from_email,
+                lambda: hook.default_sender,
+                hint="set [email] from_email or the 'sender' extra of the smtp2go connection",
+            )
+            email = build_email(
                 sender=sender,
-                to=_addresses(to),
-                cc=_addresses(cc),
-                bcc=_addresses(bcc),
+                to=to,
+                cc=cc,
+                bcc=bcc,
                 subject=subject,
-                html_body=html_content or None,
-                custom_headers={str(k): str(v) for k, v in (custom_headers or {}).items()} or None,
-                attachments=resolve_attachments(files),
+                html_body=html_content,
+                custom_headers=custom_headers,
+                attachments=files,
             )
             if dryrun:
                 log.info("Dry run: the email to %s was built and validated, not sent", email.to)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import os
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -218,3 +220,57 @@ def test_fileblob_is_the_file_content(smtp2go_conn, tmp_path: Path) -> None:
     (tmp_path / "x.bin").write_bytes(data)
     (attachment,) = resolve_attachments(str(tmp_path / "x.bin"))
     assert base64.b64decode(attachment.to_payload()["fileblob"]) == data
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"custom_headers": {"Bcc": "everyone@example.com"}}, "custom_headers"),
+        ({"subject": "Report\u2028Bcc: victim@example.com"}, "subject"),
+        ({"custom_headers": {"X-Job": None}}, "custom_headers[X-Job]"),
+        ({"to": 42}, "to"),
+        ({"subject": b"bytes"}, "subject"),
+        ({"html_body": {"p": 1}}, "html_body"),
+        ({"schedule": "next tuesday"}, "schedule"),
+        ({"fastaccept": "maybe"}, "fastaccept"),
+        ({"to": "jürgen@example.com"}, "to[0]"),
+        ({"attachments": ["/dev/zero"]}, "attachments[0]"),
+    ],
+)
+def test_hostile_input_fails_permanently_naming_the_field_before_any_request(
+    smtp2go_conn, overrides: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(AirflowFailException, match=rf"^Smtp2goValidationError: {re.escape(field)}: "):
+        make(**overrides).execute({})
+    assert smtp2go_conn.sandbox.request_count() == 0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
+def test_a_fifo_attachment_fails_at_once_also_through_object_storage(smtp2go_conn, tmp_path: Path) -> None:
+    fifo = tmp_path / "report.csv"
+    os.mkfifo(fifo)
+    for spec in (str(fifo), object_storage_path_class()(f"file://{fifo}"), {"path": str(fifo), "filename": "r.csv"}):
+        with pytest.raises(AirflowFailException, match=r"attachments\[1\].*FIFO"):
+            make(attachments=["https://example.com/terms.pdf", spec]).execute({})
+    assert smtp2go_conn.sandbox.request_count() == 0
+
+
+def test_fastaccept_false_as_text_is_false(smtp2go_conn) -> None:
+    op = make(fastaccept="false")
+    assert op.build_email(op.hook).fastaccept is False
+
+
+def test_an_idn_recipient_arrives_idna_encoded(smtp2go_conn) -> None:
+    make(to="Kunde <kunde@bücher.example>").execute({})
+    (message,) = smtp2go_conn.sandbox.messages()
+    assert message.to == ["Kunde <kunde@xn--bcher-kva.example>"]
+
+
+def test_recipient_items_that_render_empty_are_dropped_and_joined_items_split(smtp2go_conn) -> None:
+    op = make(to=["{{ params.a }}", "{{ params.b }}", "c@example.com, d@example.com"])
+    op.render_template_fields({"params": {"a": "a@example.com", "b": ""}})
+    op.execute({})
+    (message,) = smtp2go_conn.sandbox.messages()
+    assert message.to == ["a@example.com", "c@example.com", "d@example.com"]

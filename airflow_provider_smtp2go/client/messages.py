@@ -64,7 +64,7 @@ def header_text(field_name: str, value: object) -> str:
 
     >>> header_text("subject", "Daily report")
     'Daily report'
-    >>> header_text("subject", "Hi\u2028Bcc: victim@example.com")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    >>> header_text("subject", "Hi\\u2028Bcc: victim@example.com")  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
     Smtp2goValidationError: subject: must not contain U+2028
     """

@@ -63,7 +63,7 @@ def resolve_attachment(
 ) -> Attachment:
     """Resolve one attachment spec (see the module docstring)."""
     from airflow_provider_smtp2go.client import Attachment, Smtp2goValidationError
-    from airflow_provider_smtp2go.client.messages import DEFAULT_MAX_SIZE_BYTES
+    from airflow_provider_smtp2go.client.limits import DEFAULT_MAX_SIZE_BYTES
 
     max_bytes = DEFAULT_MAX_SIZE_BYTES if max_bytes is None else max_bytes
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_smtp2go.client import Attachment, Email, Smtp2goValidationError
-from airflow_provider_smtp2go.client.messages import DEFAULT_MAX_SIZE_BYTES, read_regular_file
+from airflow_provider_smtp2go.client.limits import DEFAULT_MAX_SIZE_BYTES
+from airflow_provider_smtp2go.client.messages import read_regular_file
 
 MIB = 1024 * 1024
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")

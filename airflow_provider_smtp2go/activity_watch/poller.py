@@ -14,11 +14,17 @@ workers polling the same account, give each process ``60 / number_of_processes``
 ``[smtp2go] activity_requests_per_minute = 20`` on each of three triggerers), or less if
 other tools use the same API key.
 
-Back-off. Requests are made without client-side retries: a failed poll is reported to every
-subscriber it concerned (they count consecutive failures and give up after their limit), and
-the next cycle waits ``interval x 2^failures`` (capped). A 429 stops the whole poller — every
-subscriber hears about it at once and nobody polls until ``Retry-After`` (or 60 s, doubling on
-repeated 429s, at most 10 minutes) has passed.
+Back-off. The poller's client is built with ``RetryPolicy.no_retries()``: retrying inside a
+poll would spend budget that belongs to the next interval, so the poll loop is the only retry
+loop. A failed poll is reported to every subscriber it concerned (they count consecutive
+failures and give up after their limit), and the next cycle waits what the client's policy
+says for that many consecutive failures (``RetryPolicy.wait_after``), never less than the
+interval. A 429 stops the whole poller: every subscriber hears about it at once and nobody
+polls until ``Retry-After`` (clamped) has passed, or without one, SMTP2GO's IP time-out,
+doubling on repeated 429s up to ``limits.RATE_LIMIT_BACKOFF_MAX``.
+
+A plain asyncio program waits the same way, with a client built with
+``retry=RetryPolicy.no_retries()``:
 
 >>> async def wait_opened(client, email_id):  # doctest: +SKIP
 ...     condition = WaitCondition.create(email_ids=[email_id], event_types=["opened"])
@@ -46,6 +52,7 @@ from airflow_provider_smtp2go.activity_watch.queries import (
     afetch_events,
     plan_queries,
 )
+from airflow_provider_smtp2go.client import limits
 from airflow_provider_smtp2go.client.activity import MAX_ACTIVITY_LIMIT, ActivityEvent
 from airflow_provider_smtp2go.client.errors import Smtp2goError, Smtp2goRateLimitError
 from airflow_provider_smtp2go.client.ratelimit import key_fingerprint
@@ -55,9 +62,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REQUESTS_PER_MINUTE = 60.0
-RATE_LIMIT_BACKOFF = 60.0  # SMTP2GO times an IP out for at least a minute
-MAX_BACKOFF = 600.0
+#: The whole account's budget; a process sharing the account with others should ask for less.
+DEFAULT_REQUESTS_PER_MINUTE = float(limits.ACTIVITY_REQUESTS_PER_MINUTE)
+#: One poll per window of the rate limit: a single waiter then spends one request of its 60.
+DEFAULT_POLL_INTERVAL = limits.ACTIVITY_PERIOD_SECONDS
 
 
 def _utcnow() -> datetime:
@@ -128,8 +136,9 @@ class PollerStats:
 class SharedActivityPoller:
     """The poll loop of one account in one event loop; normally obtained through :class:`PollerRegistry`.
 
-    It owns ``client`` (closes it when the last watch leaves) and turns client-side retries
-    off: retrying inside a poll would spend budget that belongs to the next interval.
+    It owns ``client`` (closes it when the last watch leaves). The client must be built with
+    ``RetryPolicy.no_retries()`` (retrying inside a poll would spend budget that belongs to the
+    next interval); the poller never changes a client's policy, it reads it for its own waits.
     """
 
     def __init__(
@@ -147,8 +156,12 @@ class SharedActivityPoller:
     ) -> None:
         if requests_per_minute <= 0:
             raise ValueError("requests_per_minute must be > 0")
+        if client.retry_policy.max_attempts != 1:
+            raise ValueError(
+                "the shared activity poller retries by polling again: build its client with "
+                f"retry=RetryPolicy.no_retries(), not max_attempts={client.retry_policy.max_attempts}"
+            )
         self.client = client
-        client.retry_policy = client.retry_policy.with_changes(max_attempts=1)
         self.requests_per_minute = float(requests_per_minute)
         self.chunk_size = chunk_size
         self.history_days = history_days
@@ -161,8 +174,8 @@ class SharedActivityPoller:
         self._watches: list[ActivityWatch] = []
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        #: Consecutive cycles that learnt nothing (every query failed, or a 429 stopped the cycle).
         self._failures = 0
-        self._rate_limited = 0
 
     @property
     def watch_count(self) -> int:
@@ -196,7 +209,7 @@ class SharedActivityPoller:
 
     def min_interval(self, requests: int) -> float:
         """Seconds a cycle of ``requests`` requests must take to stay within the budget."""
-        return requests * 60.0 / self.requests_per_minute
+        return requests * limits.ACTIVITY_PERIOD_SECONDS / self.requests_per_minute
 
     async def _run(self) -> None:
         delay = min((w.poll_interval for w in self._watches), default=0.0)
@@ -267,16 +280,16 @@ class SharedActivityPoller:
                 cond = watches[i].condition
                 found[i].extend(e for e in events if cond.covers(e))
         self._record(requests, len(plan))
-        self._rate_limited = 0
         for i, watch in enumerate(watches):
             if i in errors:
                 watch._push(PollResult(poll_no, error=errors[i]))
             else:
                 watch._push(PollResult(poll_no, events=tuple(found[i])))
-        self._failures = self._failures + 1 if plan and failed_queries == len(plan) else 0
         delay = max(min(w.poll_interval for w in watches), self.min_interval(requests))
-        if self._failures:
-            delay = min(delay * 2**self._failures, max(MAX_BACKOFF, delay))
+        if plan and failed_queries == len(plan):
+            self._failures += 1
+            return max(delay, self.client.retry_policy.wait_after(next(iter(errors.values())), self._failures))
+        self._failures = 0
         return delay
 
     def _record(self, requests: int, queries: int) -> None:
@@ -285,11 +298,10 @@ class SharedActivityPoller:
         self.stats.queries_per_cycle.append(queries)
 
     def _back_off_everyone(self, watches: list[ActivityWatch], exc: Smtp2goRateLimitError, poll_no: int) -> float:
-        self._rate_limited += 1
-        if exc.retry_after is not None and exc.retry_after > 0:
-            delay = float(exc.retry_after)
-        else:
-            delay = min(MAX_BACKOFF, RATE_LIMIT_BACKOFF * 2 ** (self._rate_limited - 1))
+        self._failures += 1
+        # Never sooner than the next regular poll, even if the server said "Retry-After: 0".
+        interval = min(w.poll_interval for w in watches)
+        delay = max(interval, self.client.retry_policy.wait_after(exc, self._failures))
         log.warning(
             "SMTP2GO answered 429 to the shared activity poll: all %d waiting task(s) pause for %.1f s",
             len(watches),
@@ -320,9 +332,10 @@ class PollerRegistry:
     triggers starting together would otherwise pay 200 times.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self._pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[AccountKey, SharedActivityPoller]]
         self._pollers = weakref.WeakKeyDictionary()
+        self._sleep = sleep
 
     def poller_for(self, account: AccountKey) -> SharedActivityPoller | None:
         return self._pollers.get(asyncio.get_running_loop(), {}).get(account)
@@ -352,6 +365,7 @@ class PollerRegistry:
                 requests_per_minute=requests_per_minute,
                 chunk_size=chunk_size,
                 history_days=history_days,
+                sleep=self._sleep,
                 on_stop=forget,
             )
             pollers[account] = poller

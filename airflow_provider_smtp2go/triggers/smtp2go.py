@@ -40,11 +40,22 @@ from airflow_provider_smtp2go.client.activity import parse_event_types
 from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
 from airflow_provider_smtp2go.client.errors import Smtp2goError, is_permanent
 from airflow_provider_smtp2go.client.regions import resolve_base_url
-from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook, process_requests_per_minute
+from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goConnectionSettings, Smtp2goHook, process_requests_per_minute
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
     return TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+
+def _polling_client(settings: Smtp2goConnectionSettings, requests_per_minute: float) -> AsyncSmtp2goClient:
+    """A client for a poll loop: no retries of its own (the loop polls again) and the loop's share.
+
+    The share goes to the client's limiter too, so the loop's pacing and the limiter under it
+    count one budget.
+    """
+    kwargs = settings.client_kwargs(max_attempts=1)
+    kwargs["activity_requests_per_minute"] = max(1, int(requests_per_minute))
+    return AsyncSmtp2goClient(settings.api_key, **kwargs)
 
 
 def _error_payload(message: str, exc: BaseException | None, polls: int) -> dict[str, Any]:
@@ -139,12 +150,13 @@ class Smtp2goActivityTrigger(BaseTrigger):
         except Exception as exc:
             yield _event(_error_payload(f"cannot use connection {self.smtp2go_conn_id!r}: {exc}", exc, polls))
             return
+        share = process_requests_per_minute(self.requests_per_minute)
         watch = shared_pollers.watch(
             self.condition,
             account=account,
-            client_factory=lambda: AsyncSmtp2goClient(settings.api_key, **settings.client_kwargs()),
+            client_factory=lambda: _polling_client(settings, share),
             poll_interval=self.poll_interval,
-            requests_per_minute=process_requests_per_minute(self.requests_per_minute),
+            requests_per_minute=share,
             chunk_size=self.chunk_size,
             history_days=self.history_days,
         )

@@ -19,7 +19,7 @@ from airflow_provider_smtp2go.activity_watch import (
     evaluate,
 )
 from airflow_provider_smtp2go.activity_watch.poller import client_account_key
-from airflow_provider_smtp2go.client import Email, Smtp2goClient, Smtp2goRateLimitError
+from airflow_provider_smtp2go.client import Email, RetryPolicy, Smtp2goClient, Smtp2goRateLimitError
 from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
 from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
 
@@ -45,9 +45,11 @@ def send_many(sb: Smtp2goSandbox, recipients: list[str]) -> list[str]:
         ]
 
 
-def async_client(sb: Smtp2goSandbox) -> AsyncSmtp2goClient:
+def async_client(sb: Smtp2goSandbox, retry: RetryPolicy | None = None) -> AsyncSmtp2goClient:
     # No client-side limiter: these tests count requests, the poller's own pacing is under test.
-    return AsyncSmtp2goClient(sb.api_key, base_url=sb.base_url, activity_requests_per_minute=None)
+    return AsyncSmtp2goClient(
+        sb.api_key, base_url=sb.base_url, retry=retry or RetryPolicy.no_retries(), activity_requests_per_minute=None
+    )
 
 
 class RecordingSleep:
@@ -142,9 +144,11 @@ def test_a_429_pauses_every_waiter_together(sb: Smtp2goSandbox) -> None:
 def test_failed_polls_reach_their_waiters_and_back_off(sb: Smtp2goSandbox) -> None:
     ids = send_many(sb, ["u1@example.com"])
     sleep = RecordingSleep()
+    # The poller's waits come from its client's policy (no retries inside a poll, same backoff).
+    policy = RetryPolicy.no_retries(backoff_base=8, backoff_max=100)
 
     async def scenario() -> None:
-        poller = SharedActivityPoller(async_client(sb), requests_per_minute=60_000, sleep=sleep)
+        poller = SharedActivityPoller(async_client(sb, policy), requests_per_minute=60_000, sleep=sleep)
         watch = poller.watch(WaitCondition.create(email_ids=ids), poll_interval=2)
         sb.inject_fault("activity/search", status=500, count=2)
         first, second = await watch.next(), await watch.next()
@@ -157,7 +161,46 @@ def test_failed_polls_reach_their_waiters_and_back_off(sb: Smtp2goSandbox) -> No
 
     asyncio.run(scenario())
     assert sb.request_count("activity/search") == 3  # no hidden client retries inside a poll
-    assert sleep.delays[:3] == [2, 4, 8]  # doubled after each consecutive failure
+    first_wait, second_wait, after_recovery = sleep.delays[1:4]
+    assert 4 <= first_wait <= 8  # policy.wait(1): up to backoff_base, with jitter
+    assert 8 <= second_wait <= 16  # policy.wait(2): doubled
+    assert after_recovery == 2  # back to the interval once a poll worked
+
+
+def test_the_poller_never_changes_its_clients_retry_policy(sb: Smtp2goSandbox) -> None:
+    async def scenario() -> None:
+        retrying = async_client(sb, RetryPolicy(max_attempts=5))
+        with pytest.raises(ValueError, match="no_retries"):
+            SharedActivityPoller(retrying)
+        assert retrying.retry_policy == RetryPolicy(max_attempts=5)  # refused, not rewritten
+        await retrying.aclose()
+        one_shot = async_client(sb)
+        policy = one_shot.retry_policy
+        poller = SharedActivityPoller(one_shot)
+        assert poller.client.retry_policy is policy
+        await one_shot.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_429_without_retry_after_backs_off_by_the_policy_not_a_poller_constant(sb: Smtp2goSandbox) -> None:
+    ids = send_many(sb, ["u1@example.com"])
+    sleep = RecordingSleep()
+    policy = RetryPolicy.no_retries(rate_limit_backoff=7, rate_limit_backoff_max=20)
+
+    async def scenario() -> None:
+        poller = SharedActivityPoller(async_client(sb, policy), requests_per_minute=60_000, sleep=sleep)
+        watch = poller.watch(WaitCondition.create(email_ids=ids), poll_interval=1)
+        sb.inject_fault("activity/search", status=429, count=3)
+        for _ in range(3):
+            assert (await watch.next()).rate_limited
+        assert (await watch.next()).error is None
+        watch.close()
+
+    asyncio.run(scenario())
+    waits = sleep.delays[1:4]
+    # 7, 14, then capped at 20 (jitter adds up to a quarter): SMTP2GO's IP time-out by default.
+    assert 7 <= waits[0] <= 8.75 and 14 <= waits[1] <= 17.5 and 20 <= waits[2] <= 25
 
 
 def test_registry_shares_one_poller_per_account_and_closes_spare_clients(sb: Smtp2goSandbox) -> None:
@@ -172,7 +215,9 @@ def test_registry_shares_one_poller_per_account_and_closes_spare_clients(sb: Smt
         w2 = await registry.watch_client(second_client, WaitCondition.create(email_ids=ids[1:]), poll_interval=0.05)
         assert w1.poller is w2.poller
         assert second_client._http.is_closed  # the running poller already has a client
-        other = AsyncSmtp2goClient(other_key, base_url=sb.base_url, activity_requests_per_minute=None)
+        other = AsyncSmtp2goClient(
+            other_key, base_url=sb.base_url, retry=RetryPolicy.no_retries(), activity_requests_per_minute=None
+        )
         w3 = await registry.watch_client(other, WaitCondition.create(email_ids=ids[:1]), poll_interval=0.05)
         assert w3.poller is not w1.poller  # another account, another budget
         results = await asyncio.gather(w1.next(), w2.next(), w3.next())

@@ -22,6 +22,18 @@ class FakeClock:
         return self.now
 
 
+class CountingClock(FakeClock):
+    """A fake clock that counts its reads, to know when a waiting thread has looked at it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def __call__(self) -> float:
+        self.reads += 1
+        return self.now
+
+
 def test_one_congestion_event_halves_the_limit_once_for_everyone() -> None:
     clock = FakeClock()
     limit = AdaptiveConcurrency(16, clock=clock, policy=RetryPolicy(rate_limit_backoff=60))
@@ -74,22 +86,29 @@ def test_successes_grow_the_limit_back_additively() -> None:
 
 
 def test_pause_blocks_every_worker_until_it_ends() -> None:
-    limit = AdaptiveConcurrency(4)
+    clock = CountingClock()
+    limit = AdaptiveConcurrency(4, clock=clock)
+    held = limit.acquire()  # released after the pause, to wake the waiters without real time passing
     limit.release(limit.acquire(), rate_limited=True, retry_after=0.3)
-    started = time.monotonic()
-    waits: list[float] = []
+    acquired_at: list[float] = []
 
     def worker() -> None:
         ticket = limit.acquire()
-        waits.append(time.monotonic() - started)
+        acquired_at.append(clock.now)
         limit.release(ticket)
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
+    reads_before = clock.reads
     for t in threads:
         t.start()
+    while clock.reads < reads_before + 2:  # both workers have looked at the clock and gone to wait
+        time.sleep(0.001)
+    assert acquired_at == []  # paused: nobody got a slot
+    clock.now += 0.3
+    limit.release(held)
     for t in threads:
-        t.join()
-    assert len(waits) == 2 and min(waits) >= 0.25
+        t.join(5)
+    assert acquired_at == [1000.3, 1000.3]  # both went once the injected clock reached the pause's end
 
 
 def test_in_flight_never_exceeds_the_limit_under_threads() -> None:

@@ -272,9 +272,29 @@ def _sender_text(event: ActivityEvent) -> str:
     return " ".join(str(event.raw.get(k) or "") for k in ("sender_full", "sender", "from")) or (event.sender or "")
 
 
+#: The fields of an activity event that a trigger event may carry. Airflow logs every trigger
+#: event's payload at INFO, so recipients, subjects, email clients and outbound IPs stay out.
+SUMMARY_FIELDS = ("email_id", "event", "date")
+
+
+def summarize_event(event: ActivityEvent) -> dict[str, str]:
+    """An event reduced to :data:`SUMMARY_FIELDS` (ids, type and date: nothing personal).
+
+    >>> ev = ActivityEvent.from_api({"email_id": "e1", "event": "opened", "date": "2026-11-26T10:00:30Z",
+    ...                              "recipient": "jo@example.com", "user_agent": "Mail/16"})
+    >>> summarize_event(ev)
+    {'email_id': 'e1', 'event': 'opened', 'date': '2026-11-26T10:00:30+00:00'}
+    """
+    return {"email_id": event.email_id, "event": event.event, "date": event.date.isoformat()}
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """The verdict of :func:`evaluate`; ``to_payload`` is what reaches XCom or the trigger event."""
+    """The verdict of :func:`evaluate`.
+
+    ``to_payload`` is the full form (XCom); ``to_summary`` the form without personal data (a
+    trigger event). ``summary_message`` is ``message`` without recipients or SMTP responses.
+    """
 
     status: Status
     matched: tuple[ActivityEvent, ...] = ()
@@ -282,6 +302,7 @@ class Outcome:
     pending: tuple[str, ...] = ()
     message: str = ""
     failed_email_ids: tuple[str, ...] = field(default=())
+    summary_message: str = ""
 
     @property
     def done(self) -> bool:
@@ -289,27 +310,71 @@ class Outcome:
 
     def to_payload(self) -> dict[str, Any]:
         """Small JSON-friendly dict: the matching events, still-pending ids and, on failure, why."""
-        payload: dict[str, Any] = {
-            "status": "success" if self.status == "satisfied" else self.status,
-            "events": [e.to_dict() for e in self.matched],
-            "email_ids": sorted({e.email_id for e in self.matched}),
-            "pending_email_ids": list(self.pending),
-            "message": self.message,
-        }
+        payload = self._ids()
+        payload["events"] = [e.to_dict() for e in self.matched]
+        payload["message"] = self.message
         if self.failure is not None:
             payload["failure_event"] = self.failure.to_dict()
         return payload
+
+    def to_summary(self) -> dict[str, Any]:
+        """``to_payload`` with each event cut to :data:`SUMMARY_FIELDS` and a message naming no one.
+
+        >>> cond = WaitCondition.create(email_ids=["e1"], event_types=["opened"])
+        >>> opened = {"email_id": "e1", "event": "opened", "date": "2026-11-26T10:00:30Z", "recipient": "jo@x.org"}
+        >>> "jo@x.org" in str(evaluate(cond, [opened]).to_summary())
+        False
+        """
+        payload = self._ids()
+        payload["events"] = [summarize_event(e) for e in self.matched]
+        payload["message"] = self.summary_message or self.message
+        if self.failure is not None:
+            payload["failure_event"] = summarize_event(self.failure)
+        return payload
+
+    def _ids(self) -> dict[str, Any]:
+        return {
+            "status": "success" if self.status == "satisfied" else self.status,
+            "email_ids": sorted({e.email_id for e in self.matched}),
+            "pending_email_ids": list(self.pending),
+        }
+
+    def progress(self, condition: WaitCondition) -> str:
+        """One line for a waiting task's log, naming ids and event types only.
+
+        >>> cond = WaitCondition.create(email_ids=["e1", "e2", "e3"], event_types=["opened"])
+        >>> seen = [{"email_id": i, "event": "opened", "date": "2026-11-26T10:00:30Z"} for i in ("e1", "e2")]
+        >>> evaluate(cond, seen).progress(cond)
+        '2 of 3 emails opened; waiting for opened on e3'
+        """
+        wanted = " or ".join(condition.event_types)
+        if condition.is_search:
+            return f"no email seen yet; waiting for {condition.describe()}"
+        total = len(condition.email_ids)
+        succeeded = len({e.email_id for e in self.matched})
+        text = f"{succeeded} of {total} email{'s' if total != 1 else ''} {wanted}"
+        if self.failed_email_ids:
+            text += f" ({len(self.failed_email_ids)} failed)"
+        if self.pending:
+            shown = ", ".join(self.pending[:3])
+            more = f" and {len(self.pending) - 3} more" if len(self.pending) > 3 else ""
+            text += f"; waiting for {wanted} on {shown}{more}"
+        return text
 
 
 def _as_event(item: ActivityEvent | Mapping[str, Any]) -> ActivityEvent:
     return item if isinstance(item, ActivityEvent) else ActivityEvent.from_api(item)
 
 
-def describe_failure(event: ActivityEvent) -> str:
-    """``email 1u0SwL-... to jo@example.com was hard-bounced at ...: 550 ...``"""
-    recipient = f" to {event.recipient}" if event.recipient else ""
+def describe_failure(event: ActivityEvent, *, personal: bool = True) -> str:
+    """``email 1u0SwL-... to jo@example.com was hard-bounced at ...: 550 ...``
+
+    With ``personal=False`` the recipient and the SMTP response (which often quotes the
+    address) are left out.
+    """
+    recipient = f" to {event.recipient}" if event.recipient and personal else ""
     detail = next(
-        (str(event.raw[k]) for k in ("smtp_response", "reason", "error") if event.raw.get(k)),
+        (str(event.raw[k]) for k in ("smtp_response", "reason", "error") if event.raw.get(k) and personal),
         "",
     )
     text = f"email {event.email_id}{recipient} was {event.event} at {event.date.isoformat()}"
@@ -386,10 +451,12 @@ def evaluate(condition: WaitCondition, events: Iterable[ActivityEvent | Mapping[
 def _failed(
     condition: WaitCondition, failure: ActivityEvent, pending: Sequence[str], failed_ids: Sequence[str]
 ) -> Outcome:
-    message = (
-        f"{describe_failure(failure)} (failure event types: {', '.join(condition.failure_event_types)}; "
-        f"waited for {condition.describe()})"
-    )
+    context = f" (failure event types: {', '.join(condition.failure_event_types)}; waited for {condition.describe()})"
     return Outcome(
-        "failed", failure=failure, pending=tuple(pending), message=message, failed_email_ids=tuple(failed_ids)
+        "failed",
+        failure=failure,
+        pending=tuple(pending),
+        message=describe_failure(failure) + context,
+        failed_email_ids=tuple(failed_ids),
+        summary_message=describe_failure(failure, personal=False) + context,
     )

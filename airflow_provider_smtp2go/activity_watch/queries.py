@@ -19,13 +19,13 @@ callers keep only events whose ``email_id`` they watch (``WaitCondition.covers``
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtp2go.activity_watch.conditions import DEFAULT_HISTORY_DAYS, WaitCondition
-from airflow_provider_smtp2go.client.activity import MAX_ACTIVITY_LIMIT, ActivityEvent, ActivityPage
+from airflow_provider_smtp2go.client.activity import MAX_ACTIVITY_LIMIT, ActivityEvent, ActivityPage, parse_api_datetime
 
 if TYPE_CHECKING:
     from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
@@ -203,3 +203,33 @@ def poll_condition(
         found, _calls = fetch_events(client, query)
         events.extend(e for e in found if condition.covers(e))
     return events
+
+
+def read_full_events(
+    client: Smtp2goClient,
+    summaries: Sequence[Mapping[str, Any]],
+    *,
+    now: datetime,
+    history_days: float = DEFAULT_HISTORY_DAYS,
+) -> list[dict[str, Any]]:
+    """The full events (recipient, SMTP response...) behind summaries of ``email_id``, ``event``, ``date``.
+
+    One search per chunk of ids, from the oldest summary's date. A summary whose event the
+    search does not return any more stays as it is.
+    """
+    condition = WaitCondition.create(
+        email_ids=sorted({str(s["email_id"]) for s in summaries}),
+        event_types=sorted({str(s["event"]) for s in summaries}),
+        failure_event_types=[],
+        since=min(parse_api_datetime(str(s["date"])) for s in summaries),
+    )
+    found: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for event in poll_condition(client, condition, now=now, history_days=history_days):
+        full = event.to_dict()
+        found.setdefault((event.email_id, event.event, full["date"]), []).append(full)
+    result: list[dict[str, Any]] = []
+    for summary in summaries:
+        key = (str(summary["email_id"]), str(summary["event"]), parse_api_datetime(str(summary["date"])).isoformat())
+        same = found.get(key)
+        result.append(same.pop(0) if same else dict(summary))
+    return result

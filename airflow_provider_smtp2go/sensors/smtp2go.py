@@ -17,6 +17,14 @@ task of the same account shares one poll per interval. ``timeout`` and ``soft_fa
 meaning in every mode (a failure event with ``soft_fail=True`` skips the task).
 
 The all/any switch is called ``match`` because ``mode`` already means poke/reschedule.
+
+A poke never blocks its worker on SMTP2GO: it makes one attempt (the sensor's own loop is the
+retry loop) within a deadline of about one poke interval, and a rate limit (a 429, or this
+process's limiter still waiting one out) answers "not yet" with one log line.
+
+After a deferral the trigger's event carries ids, event types and dates only (Airflow logs it
+at INFO); ``execute_complete`` reads the full events behind it with one activity search, so
+the XCom is the same in every mode.
 """
 
 from __future__ import annotations
@@ -42,14 +50,24 @@ from airflow_provider_smtp2go.activity_watch.conditions import (
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
     WaitCondition,
     check_window,
+    describe_failure,
     evaluate,
     parse_since,
 )
-from airflow_provider_smtp2go.activity_watch.queries import DEFAULT_CHUNK_SIZE, poll_condition
-from airflow_provider_smtp2go.client.errors import Smtp2goError, Smtp2goValidationError, is_permanent
+from airflow_provider_smtp2go.activity_watch.poller import DEFAULT_POLL_INTERVAL
+from airflow_provider_smtp2go.activity_watch.queries import DEFAULT_CHUNK_SIZE, poll_condition, read_full_events
+from airflow_provider_smtp2go.client import limits
+from airflow_provider_smtp2go.client.activity import ActivityEvent
+from airflow_provider_smtp2go.client.errors import (
+    Smtp2goError,
+    Smtp2goRateLimitError,
+    Smtp2goValidationError,
+    is_permanent,
+)
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook
 
 if TYPE_CHECKING:
+    from airflow_provider_smtp2go.client.sync import Smtp2goClient
     from airflow_provider_smtp2go.triggers.smtp2go import Smtp2goActivityTrigger
 
 #: Keys of the XCom value, identical in poke, reschedule and deferrable modes.
@@ -108,7 +126,7 @@ class Smtp2goActivitySensor(BaseSensorOperator):
     :param max_consecutive_failures: failed polls in a row (API errors) tolerated before the
         task fails; permanent errors (bad key, bad request) fail at once. Counted within one
         run of the task: in ``mode="reschedule"`` every poke is a new run, so there ``timeout``
-        is what bounds a broken API.
+        is what bounds a broken API. A rate-limited poke is "not yet", not a failure.
     :param chunk_size: email ids per ``/activity/search`` request.
 
     ``poke_interval`` defaults to 60 s: one sensor then uses one request per minute out of the
@@ -144,7 +162,7 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
-        poke_interval: float | timedelta = 60,
+        poke_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, **kwargs)
@@ -174,6 +192,7 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         self._condition: WaitCondition | None = None
         self._poke_failures = 0
         self._hook: Smtp2goHook | None = None
+        self._client: Smtp2goClient | None = None
         self._validate_static()
 
     # -- validation ---------------------------------------------------------------------------
@@ -228,12 +247,40 @@ class Smtp2goActivitySensor(BaseSensorOperator):
             self._hook = Smtp2goHook(smtp2go_conn_id=self.smtp2go_conn_id)
         return self._hook
 
+    def _activity_client(self) -> Smtp2goClient:
+        """The client of this task's pokes: one attempt, bounded by about one poke interval.
+
+        The sensor's loop is the retry loop; a retry budget of minutes inside a poke (or a
+        limiter wait past the next poke) would hold the worker for nothing.
+        """
+        if self._client is None:
+            from airflow_provider_smtp2go.client.sync import Smtp2goClient  # noqa: PLC0415 - cheap DAG parsing
+
+            settings = self.hook.get_settings()
+            one_request = sum(settings.timeout or limits.DEFAULT_TIMEOUT)
+            budget = settings.deadline or limits.DEFAULT_DEADLINE
+            deadline = min(budget, max(self._poke_seconds(), one_request))
+            self._client = Smtp2goClient(settings.api_key, **settings.client_kwargs(max_attempts=1, deadline=deadline))
+        return self._client
+
+    def _close_client(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     # -- execution ----------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
         self._condition = self._resolve_condition(context)
         self.log.info("Waiting for %s", self._condition.describe())
-        if not self.deferrable:
-            return super().execute(context)
+        try:
+            if not self.deferrable:
+                return super().execute(context)
+            return self._poke_then_defer(context)
+        finally:
+            self._close_client()
+
+    def _poke_then_defer(self, context: Context) -> Any:
+        assert self._condition is not None
         try:
             first = self.poke(context)
         except AirflowFailException as exc:
@@ -268,12 +315,15 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         self._condition = condition
         try:
             events = poll_condition(
-                self.hook.get_client(),
+                self._activity_client(),
                 condition,
                 now=datetime.now(timezone.utc),
                 history_days=self.history_days,
                 chunk_size=self.chunk_size,
             )
+        except Smtp2goRateLimitError as exc:
+            self._not_yet(exc)
+            return False
         except Smtp2goError as exc:
             if is_permanent(exc):
                 raise AirflowFailException(f"SMTP2GO refused the activity search: {exc}") from exc
@@ -297,18 +347,65 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         self.log.info("%s", outcome.message)
         return False
 
+    def _not_yet(self, exc: Smtp2goRateLimitError) -> None:
+        again = f"; SMTP2GO allows activity searches again in {exc.retry_after:.0f} s" if exc.retry_after else ""
+        self.log.warning(
+            "SMTP2GO rate limit: not yet; looking again at the next poke, in about %.0f s%s",
+            self._poke_seconds(),
+            again,
+        )
+
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
-        """Resume after the trigger: return the events (XCom) or fail with the trigger's message."""
+        """Resume after the trigger: return the events (XCom) or fail with the trigger's message.
+
+        The event holds ids, event types and dates only; the full events (recipient, SMTP
+        response...) are read back with one activity search, so the XCom and the failure
+        message are the same as in poke mode. If that read fails, the XCom keeps the short
+        events and a warning says so.
+        """
         if not event:
             raise AirflowException(f"{self.task_id}: the SMTP2GO activity trigger ended without an event")
         status = event.get("status")
         message = str(event.get("message") or "")
-        if status == "success":
-            self.log.info("%s (after %s poll(s) in the triggerer)", message, event.get("polls"))
-            return {k: event.get(k) for k in XCOM_KEYS}
-        if status == "failed" or event.get("permanent"):
+        try:
+            if status == "success":
+                self.log.info("%s (after %s poll(s) in the triggerer)", message, event.get("polls"))
+                result = {k: event.get(k) for k in XCOM_KEYS}
+                result["events"] = self._full_events(list(event.get("events") or []))
+                return result
+            if status == "failed":
+                raise AirflowFailException(self._failure_message(event, message))
+        finally:
+            self._close_client()
+        if event.get("permanent"):
             raise AirflowFailException(message)
         raise AirflowException(message or f"SMTP2GO activity trigger failed: {event!r}")
+
+    def _full_events(self, summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not summaries:
+            return summaries
+        try:
+            return read_full_events(
+                self._activity_client(), summaries, now=datetime.now(timezone.utc), history_days=self.history_days
+            )
+        except Smtp2goError as exc:
+            self.log.warning(
+                "Could not read the details (recipient, SMTP response...) of %d SMTP2GO event(s): %s; "
+                "the XCom holds their email_id, event and date only",
+                len(summaries),
+                exc,
+            )
+            return summaries
+
+    def _failure_message(self, event: dict[str, Any], message: str) -> str:
+        failure = event.get("failure_event")
+        if not isinstance(failure, dict):
+            return message
+        (full,) = self._full_events([failure])
+        # The trigger named the email, the event and its date; a poke would also have named the
+        # recipient and SMTP2GO's answer. Both texts come from one function, so one replaces the other.
+        short = describe_failure(ActivityEvent.from_api(failure), personal=False)
+        return message.replace(short, describe_failure(ActivityEvent.from_api(full)), 1)
 
 
 def _trigger_class() -> type[Smtp2goActivityTrigger]:

@@ -14,7 +14,11 @@ Both use async connection access only and never poll without sleeping first.
 
 Budget: ``[smtp2go] activity_requests_per_minute`` (env
 ``AIRFLOW__SMTP2GO__ACTIVITY_REQUESTS_PER_MINUTE``, default 60) is this triggerer process's
-share of the account's 60 requests/minute; with N triggerers give each ``60 / N``.
+share of the account's 60 requests/minute; with N triggerers give each ``60 / N``. A trigger's
+explicit ``requests_per_minute`` wins, and the poll loop and its client's limiter both get it.
+
+Privacy: Airflow logs every trigger event's payload at INFO, so the payloads carry ids, event
+types and dates only (``Outcome.to_summary``); the sensor reads the full events for its XCom.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -31,16 +35,20 @@ from airflow_provider_smtp2go.activity_watch.conditions import (
     DEFAULT_EVENT_TYPES,
     DEFAULT_HISTORY_DAYS,
     DEFAULT_MAX_CONSECUTIVE_FAILURES,
+    Outcome,
     WaitCondition,
     evaluate,
 )
-from airflow_provider_smtp2go.activity_watch.poller import account_key, shared_pollers
+from airflow_provider_smtp2go.activity_watch.poller import DEFAULT_POLL_INTERVAL, account_key, shared_pollers
 from airflow_provider_smtp2go.activity_watch.queries import DEFAULT_CHUNK_SIZE
 from airflow_provider_smtp2go.client.activity import parse_event_types
 from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
 from airflow_provider_smtp2go.client.errors import Smtp2goError, is_permanent
 from airflow_provider_smtp2go.client.regions import resolve_base_url
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goConnectionSettings, Smtp2goHook, process_requests_per_minute
+
+#: While nothing changes, a waiting trigger repeats its progress line at most this often (s).
+PROGRESS_LOG_INTERVAL = 60.0
 
 
 def _event(payload: dict[str, Any]) -> TriggerEvent:
@@ -74,7 +82,11 @@ class Smtp2goActivityTrigger(BaseTrigger):
     Yields exactly one ``TriggerEvent`` whose payload carries everything ``execute_complete``
     needs: ``status`` (``success`` / ``failed`` / ``error``), ``message``, the matching
     ``events``, ``email_ids``, ``pending_email_ids``, ``failure_event`` (when failed) and the
-    number of ``polls``.
+    number of ``polls``. Events are cut to ``email_id``, ``event`` and ``date`` and the message
+    names no recipient: Airflow logs the payload at INFO.
+
+    While it waits it logs one progress line (``2 of 3 emails opened; waiting for opened on
+    ...``) when the progress changes, and otherwise at most every ``PROGRESS_LOG_INTERVAL``.
 
     >>> trigger = Smtp2goActivityTrigger(email_ids=["1u0SwL-B9zBpi9ffUq-JAB2"], event_types=["opened"])
     >>> trigger.serialize()[0]
@@ -97,8 +109,8 @@ class Smtp2goActivityTrigger(BaseTrigger):
         failure_event_types: list[str] | tuple[str, ...] | None = None,
         match: str = "all",
         since: str | datetime | None = None,
-        smtp2go_conn_id: str = "smtp2go_default",
-        poll_interval: float = 60.0,
+        smtp2go_conn_id: str = Smtp2goHook.default_conn_name,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         history_days: float = DEFAULT_HISTORY_DAYS,
         requests_per_minute: float | None = None,
@@ -125,6 +137,8 @@ class Smtp2goActivityTrigger(BaseTrigger):
         self.history_days = float(history_days)
         self.requests_per_minute = float(requests_per_minute) if requests_per_minute else None
         self.chunk_size = int(chunk_size)
+        self._clock: Callable[[], float] = time.monotonic
+        self._last_progress: tuple[str, float] | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -175,10 +189,21 @@ class Smtp2goActivityTrigger(BaseTrigger):
                 failures = 0
                 outcome = evaluate(self.condition, result.events)
                 if outcome.done:
-                    self.log.info("SMTP2GO activity: %s", outcome.message)
-                    yield _event({**outcome.to_payload(), "polls": polls})
+                    payload = {**outcome.to_summary(), "polls": polls}
+                    self.log.info("SMTP2GO activity: %s (after %d poll(s))", payload["message"], polls)
+                    yield _event(payload)
                     return
-                self.log.debug("SMTP2GO activity poll %d: %s", polls, outcome.message)
+                self._log_progress(outcome, polls)
+
+    def _log_progress(self, outcome: Outcome, polls: int) -> None:
+        """Say how the wait goes: on every change, else at most once per ``PROGRESS_LOG_INTERVAL``."""
+        text, now = outcome.progress(self.condition), self._clock()
+        if self._last_progress is not None:
+            last_text, last_at = self._last_progress
+            if text == last_text and now - last_at < PROGRESS_LOG_INTERVAL:
+                return
+        self._last_progress = (text, now)
+        self.log.info("SMTP2GO activity: %s (poll %d)", text, polls)
 
     def _on_failure(self, exc: Smtp2goError, failures: int, polls: int, retry_in: float) -> TriggerEvent | None:
         if is_permanent(exc):
@@ -228,8 +253,8 @@ class Smtp2goActivityEventTrigger(BaseEventTrigger):
         search_recipient: str | None = None,
         search_sender: str | None = None,
         search_subject: str | None = None,
-        smtp2go_conn_id: str = "smtp2go_default",
-        poll_interval: float = 60.0,
+        smtp2go_conn_id: str = Smtp2goHook.default_conn_name,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         lookback: float = 900.0,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
     ) -> None:

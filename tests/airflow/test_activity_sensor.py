@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -112,20 +114,83 @@ def test_poke_fails_fast_on_a_bounce_and_soft_fail_skips(sb: Smtp2goSandbox) -> 
         soft.execute({})
 
 
-def test_execute_complete_reads_only_the_event_payload() -> None:
-    sensor = Smtp2goActivitySensor(task_id="wait", email_ids="x1", event_types=["opened"])
+def run_trigger(trigger: Smtp2goActivityTrigger) -> dict[str, Any]:
+    async def first() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise AssertionError("the trigger ended without an event")
+
+    return asyncio.run(asyncio.wait_for(first(), 10))
+
+
+def test_a_resumed_sensor_puts_the_full_events_in_xcom_though_the_trigger_event_had_none(
+    sb: Smtp2goSandbox,
+) -> None:
+    email_id = send(sb, "reader+open@example.com")
+    sensor = Smtp2goActivitySensor(task_id="wait", email_ids=email_id, event_types=["opened"], deferrable=True)
+    payload = run_trigger(
+        Smtp2goActivityTrigger(
+            email_ids=[email_id], event_types=["opened"], poll_interval=0.05, requests_per_minute=6000
+        )
+    )
+    assert "reader+open@example.com" not in json.dumps(payload)
+    result = sensor.execute_complete({}, payload)
+    assert set(result) == {"status", "events", "email_ids", "pending_email_ids", "message"}
+    (opened,) = result["events"]
+    assert (opened["email_id"], opened["event"], opened["recipient"]) == (email_id, "opened", "reader+open@example.com")
+    assert opened["subject"] == "Hi"  # every field of the activity event, as a poke returns it
+    assert opened == sensor_poke_xcom(sb, email_id)["events"][0]
+
+
+def sensor_poke_xcom(sb: Smtp2goSandbox, email_id: str) -> dict[str, Any]:
+    result = Smtp2goActivitySensor(task_id="poke", email_ids=email_id, event_types=["opened"]).poke({})
+    assert result and not isinstance(result, bool)
+    return dict(result.xcom_value)
+
+
+def test_a_resumed_sensor_names_the_bounced_recipient_as_a_poke_would(sb: Smtp2goSandbox) -> None:
+    email_id = send(sb, "gone+hard-bounce@example.com")
+    payload = run_trigger(Smtp2goActivityTrigger(email_ids=[email_id], poll_interval=0.05, requests_per_minute=6000))
+    assert payload["status"] == "failed" and "gone+" not in json.dumps(payload)
+    sensor = Smtp2goActivitySensor(task_id="wait", email_ids=email_id, deferrable=True)
+    with pytest.raises(AirflowFailException) as failed:
+        sensor.execute_complete({}, payload)
+    assert f"email {email_id} to gone+hard-bounce@example.com was hard-bounced at " in str(failed.value)
+    assert "(failure event types: hard-bounced, rejected, spam; waited for delivered on 1 email(s) (all))" in str(
+        failed.value
+    )
+
+
+def logged(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> str:
+    """What the task logged: Airflow 3 logs through structlog (stdout here), Airflow 2 through logging."""
+    return capsys.readouterr().out + "\n".join(r.getMessage() for r in caplog.records)
+
+
+def test_when_the_details_cannot_be_read_the_xcom_keeps_the_short_events(
+    sb: Smtp2goSandbox, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    summary = {"email_id": "x1", "event": "opened", "date": datetime.now(timezone.utc).isoformat()}
     success = {
         "status": "success",
-        "events": [{"email_id": "x1", "event": "opened"}],
+        "events": [summary],
         "email_ids": ["x1"],
         "pending_email_ids": [],
         "message": "met",
         "polls": 3,
     }
-    assert sensor.execute_complete({}, success) == {k: v for k, v in success.items() if k != "polls"}
-    with pytest.raises(AirflowFailException, match="hard-bounced"):
-        sensor.execute_complete({}, {"status": "failed", "message": "email x1 was hard-bounced"})
+    sb.inject_fault("activity/search", status=503, count=1)
+    sensor = Smtp2goActivitySensor(task_id="wait", email_ids="x1", event_types=["opened"])
+    with caplog.at_level(logging.WARNING):
+        assert sensor.execute_complete({}, success) == {k: v for k, v in success.items() if k != "polls"}
+    assert sb.request_count("activity/search") == 1  # one attempt, no retry budget spent on details
+    assert "the XCom holds their email_id, event and date only" in logged(capsys, caplog)
+
+
+def test_execute_complete_fails_with_the_trigger_message_on_errors() -> None:
+    sensor = Smtp2goActivitySensor(task_id="wait", email_ids="x1", event_types=["opened"])
     with pytest.raises(AirflowException, match="5 times"):
         sensor.execute_complete({}, {"status": "error", "message": "failed 5 times in a row", "permanent": False})
     with pytest.raises(AirflowFailException):
         sensor.execute_complete({}, {"status": "error", "message": "bad key", "permanent": True})
+    with pytest.raises(AirflowFailException, match="was hard-bounced"):
+        sensor.execute_complete({}, {"status": "failed", "message": "email x1 was hard-bounced"})

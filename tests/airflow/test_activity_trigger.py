@@ -8,13 +8,18 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
+from airflow_provider_smtp2go.activity_watch import PollerRegistry
+from airflow_provider_smtp2go.activity_watch.poller import account_key
 from airflow_provider_smtp2go.client import Email, Smtp2goClient
+from airflow_provider_smtp2go.client.regions import resolve_base_url
 from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
+from airflow_provider_smtp2go.triggers import smtp2go as trigger_module
 from airflow_provider_smtp2go.triggers.smtp2go import Smtp2goActivityEventTrigger, Smtp2goActivityTrigger
 
 
@@ -132,8 +137,76 @@ def test_a_bounce_ends_the_wait_with_a_failure_naming_email_and_event(sb: Smtp2g
 
     payload = asyncio.run(scenario()).payload
     assert payload["status"] == "failed"
-    assert f"email {bounced} to gone+hard-bounce@example.com was hard-bounced" in payload["message"]
+    assert f"email {bounced} was hard-bounced" in payload["message"]
+    assert set(payload["failure_event"]) == {"email_id", "event", "date"}
     assert payload["failure_event"]["email_id"] == bounced
+    assert "gone+hard-bounce@example.com" not in json.dumps(payload)  # Airflow logs payloads at INFO
+
+
+def test_the_event_payload_holds_ids_types_and_dates_only(sb: Smtp2goSandbox) -> None:
+    ids = send(sb, "alice+open@example.com", "bob+open@example.com")
+
+    async def scenario() -> Any:
+        trigger = Smtp2goActivityTrigger(email_ids=ids, event_types=["delivered", "opened"], **fast())
+        return await asyncio.wait_for(first_and_only(trigger.run()), 10)
+
+    payload = asyncio.run(scenario()).payload
+    assert payload["status"] == "success"
+    assert payload["events"] and all(set(e) == {"email_id", "event", "date"} for e in payload["events"])
+    text = json.dumps(payload)
+    for personal in ("alice", "bob", "Report", "ops@example.com", "user_agent", "outbound_ip", "smtp_response"):
+        assert personal not in text
+
+
+def test_progress_is_logged_on_change_and_at_most_once_a_minute_otherwise(
+    sb: Smtp2goSandbox, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    first, second = send(sb, "a+open@example.com", "b+open-30s@example.com")
+    clock = [1000.0]
+
+    async def scenario() -> Any:
+        trigger = Smtp2goActivityTrigger(email_ids=[first, second], event_types=["opened"], **fast())
+        trigger._clock = lambda: clock[0]
+        task = asyncio.ensure_future(first_and_only(trigger.run()))
+        await wait_for_requests(sb, 4)  # four polls, one state: one line
+        clock[0] += 61
+        await wait_for_requests(sb, sb.request_count("activity/search") + 2)  # a minute later: once more
+        sb.clock.advance(31)
+        return await asyncio.wait_for(task, 10)
+
+    with caplog.at_level(logging.INFO):
+        assert asyncio.run(scenario()).payload["status"] == "success"
+    # Airflow 3 logs triggers through structlog (stdout here), Airflow 2 through logging.
+    logged = capsys.readouterr().out.splitlines() + [r.getMessage() for r in caplog.records]
+    lines = [line for line in logged if "SMTP2GO activity:" in line]
+    waiting = [line for line in lines if "waiting for opened" in line]
+    assert len(waiting) == 2, lines
+    assert f"SMTP2GO activity: 1 of 2 emails opened; waiting for opened on {second} (poll 1)" in waiting[0]
+    assert "b+open-30s@example.com" not in "\n".join(lines)
+    assert "met (after" in lines[-1]
+
+
+def test_the_poll_loop_and_its_client_count_one_budget(sb: Smtp2goSandbox) -> None:
+    (email_id,) = send(sb, "reader@example.com")
+    account = account_key(sb.api_key, resolve_base_url(None, sb.base_url))
+
+    async def scenario() -> tuple[float, int, int]:
+        trigger = Smtp2goActivityTrigger(
+            email_ids=[email_id], event_types=["opened"], poll_interval=30, requests_per_minute=12
+        )
+        task = asyncio.ensure_future(trigger.run().__anext__())
+        while (poller := trigger_module.shared_pollers.poller_for(account)) is None:
+            await asyncio.sleep(0.01)
+        client = poller.client
+        share = poller.requests_per_minute, client._activity_limiter.limit, client.retry_policy.max_attempts
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return share
+
+    # The explicit share reaches the poller and the limiter of the client it polls with; that
+    # client makes one attempt per poll (the poll loop is the retry loop).
+    assert asyncio.run(scenario()) == (12.0, 12, 1)
 
 
 def test_consecutive_failures_are_bounded(sb: Smtp2goSandbox) -> None:
@@ -178,22 +251,52 @@ def test_a_bad_key_fails_at_once_without_leaking_it(sb: Smtp2goSandbox, monkeypa
     assert fake_key not in json.dumps(payload)
 
 
-def test_it_always_sleeps_between_polls(sb: Smtp2goSandbox) -> None:
+class SteppedSleep:
+    """An injected sleep that returns only when the test says so, recording each delay."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+        self._sleepers: list[asyncio.Future[None]] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        sleeper = asyncio.get_running_loop().create_future()
+        self._sleepers.append(sleeper)
+        await sleeper
+
+    async def started(self, n: int) -> None:
+        for _ in range(500):
+            if len(self.delays) >= n:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"sleep was called {len(self.delays)} times, expected {n}")
+
+    def end_one(self) -> None:
+        self._sleepers.pop(0).set_result(None)
+
+
+def test_it_always_sleeps_between_polls(sb: Smtp2goSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     (email_id,) = send(sb, "reader@example.com")
+    sleep = SteppedSleep()
+    monkeypatch.setattr(trigger_module, "shared_pollers", PollerRegistry(sleep=sleep))
 
     async def scenario() -> None:
         trigger = Smtp2goActivityTrigger(
             email_ids=[email_id], event_types=["opened"], poll_interval=0.25, requests_per_minute=6000
         )
         task = asyncio.ensure_future(first_and_only(trigger.run()))
-        await asyncio.sleep(1.1)
+        for polls in range(4):
+            await sleep.started(polls + 1)
+            # Every poll, the first one too, comes after a whole sleep of the interval.
+            assert sb.request_count("activity/search") == polls
+            assert sleep.delays[-1] == 0.25
+            sleep.end_one()
+            await wait_for_requests(sb, polls + 1)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(scenario())
-    # 1.1 s at one poll per 0.25 s (the first one after a sleep too): at most 4 requests.
-    assert 2 <= sb.request_count("activity/search") <= 4
 
 
 def test_two_hundred_triggers_share_two_requests_per_interval(sb: Smtp2goSandbox) -> None:

@@ -30,11 +30,12 @@ from airflow_provider_smtp2go.client.protocol import (
     ApiCall,
     ApiResult,
     SendResult,
+    deadline_passed,
     parse_send_result,
     transport_failure,
 )
 from airflow_provider_smtp2go.client.redaction import redact
-from airflow_provider_smtp2go.client.retry import RetryPolicy, acall_with_retry
+from airflow_provider_smtp2go.client.retry import Deadline, RetryPolicy, acall_with_retry
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -43,6 +44,9 @@ if TYPE_CHECKING:
 
 # Failures that prove the request never reached SMTP2GO.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Seconds the bound of an attempt exceeds the time left, so that a connect timeout cut to the
+# same time left is reported as such (never sent: safe to retry) rather than as a cut-off.
+_DEADLINE_GRACE = 0.2
 
 
 def transport_error(exc: httpx.HTTPError, call: ApiCall, secret: str) -> Smtp2goTransportError:
@@ -102,21 +106,35 @@ class AsyncSmtp2goClient(BaseSmtp2goClient):
             await self._http.aclose()
 
     async def call(self, call: ApiCall) -> ApiResult:
-        """Run one API call under the retry policy (the escape hatch for unwrapped endpoints)."""
+        """Run one API call under the retry policy (the escape hatch for unwrapped endpoints).
+
+        The policy's ``deadline`` bounds the whole call on the wall clock: each attempt runs
+        under the time left (plus a small grace that lets httpx's own, equal connect timeout
+        speak first), and the timeouts of each request are cut to that time too.
+        """
         request = self._http_request(call)
         limiter = self._limiter_for(call)
+        connect_timeout, read_timeout = self.timeout
 
-        async def attempt() -> ApiResult:
+        async def attempt(deadline: Deadline) -> ApiResult:
             if limiter is not None:
-                wait = limiter.reserve()
+                wait = limiter.reserve(deadline.remaining(), endpoint=call.endpoint)
                 if wait > 0:
                     await asyncio.sleep(wait)
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                raise deadline_passed(call)
+            # Per request, so an injected http_client honours this client's timeout too.
+            timeout = httpx.Timeout(min(read_timeout, remaining), connect=min(connect_timeout, remaining))
+            post = self._http.post(
+                request.url, content=request.content, headers=request.headers, timeout=timeout, follow_redirects=False
+            )
             try:
-                response = await self._http.post(
-                    request.url, content=request.content, headers=request.headers, follow_redirects=False
-                )
+                response = await asyncio.wait_for(post, remaining + _DEADLINE_GRACE)
             except httpx.HTTPError as exc:
                 error = transport_error(exc, call, self._secret)
+            except asyncio.TimeoutError:
+                error = transport_failure(call, "no complete answer before the call's deadline", never_sent=False)
             else:
                 return self._judge(call, response.status_code, response.headers, response.content, limiter)
             raise error  # outside the except block: no chained httpx request (with the key header)

@@ -102,7 +102,7 @@ class BaseSmtp2goClient:
             return interpret_response(call, status, headers, content, secret=self.__api_key)
         except Smtp2goRateLimitError as exc:
             if limiter is not None:
-                limiter.block_for(exc.retry_after or self.retry_policy.rate_limit_backoff)
+                limiter.block_for(exc.retry_after)
             raise
 
     def _subaccounts(self, subaccounts: Iterable[str] | None) -> list[str] | None:

@@ -258,3 +258,8 @@ def transport_failure(call: ApiCall, detail: str, *, never_sent: bool) -> Smtp2g
             endpoint=call.endpoint,
         )
     return Smtp2goTransportError(f"SMTP2GO {call.endpoint}: {detail}", endpoint=call.endpoint)
+
+
+def deadline_passed(call: ApiCall) -> Smtp2goTransportError:
+    """The error for an attempt that the call's deadline left no time to make (nothing was sent)."""
+    return transport_failure(call, "the call's deadline passed before the request was sent", never_sent=True)

@@ -1,4 +1,4 @@
-"""The one retry policy, shared by the sync and async clients (built on tenacity).
+"""The one retry policy, shared by the sync and async clients and by every loop that retries.
 
 | what happened                         | read-only call | send (email/send, email/mime)        |
 |---------------------------------------|----------------|--------------------------------------|
@@ -8,8 +8,9 @@
 | 500/502/504, read timeout, reset      | retry          | Smtp2goAmbiguousSendError (opt-in)   |
 | 400/401/402/403/404, 200-with-failure | never          | never (errors feed SMTP2GO's IP ban) |
 
-Every retry is bounded by ``max_attempts`` and by ``deadline`` (seconds, waits included):
-no wait is started that would end past the deadline.
+Every call is bounded by ``max_attempts`` and by ``deadline``, a wall-clock bound on the whole
+call: the transports cut each attempt (connecting, sending, every read of the answer) at the
+deadline, and no wait is started that would end at or past it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from airflow_provider_smtp2go.client import limits
 from airflow_provider_smtp2go.client.errors import (
@@ -32,9 +33,6 @@ from airflow_provider_smtp2go.client.errors import (
     Smtp2goServerError,
     Smtp2goTransportError,
 )
-
-if TYPE_CHECKING:
-    import tenacity
 
 log = logging.getLogger("airflow_provider_smtp2go.client")
 
@@ -184,7 +182,7 @@ class RetryPolicy:
 # Retry-After (RFC 9110 section 10.2.3): delta-seconds is 1*DIGIT; anything else must be an HTTP-date.
 # A decimal fraction is accepted too (the sandbox uses them to keep tests fast); signs, exponents,
 # inf and nan are not.
-_DELTA_SECONDS = re.compile(r"\A[0-9]{1,30}(\.[0-9]{1,9})?\Z")
+_DELTA_SECONDS = re.compile(r"\A[0-9]+(\.[0-9]{1,9})?\Z")
 _warned_garbage = False
 
 
@@ -238,74 +236,86 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     return min(max(0.0, seconds), limits.MAX_RETRY_AFTER)
 
 
-def _describe(retry_state: tenacity.RetryCallState) -> tuple[BaseException | None, float]:
-    exc = retry_state.outcome.exception() if retry_state.outcome else None
-    return exc, float(retry_state.upcoming_sleep or 0.0)
+def next_wait(policy: RetryPolicy, exc: BaseException, attempt: int, deadline: Deadline) -> float | None:
+    """Seconds to wait before attempt ``attempt + 1`` after ``exc``, or ``None`` to give up now.
+
+    Gives up when ``classify`` (with the policy's opt-in for ambiguous sends) says no, when the
+    attempts are spent, or when the wait would end at or past ``deadline``.
+    """
+    if not policy.should_retry(exc) or attempt >= policy.max_attempts:
+        return None
+    wait = policy.wait_after(exc, attempt)
+    return wait if wait < deadline.remaining() else None
 
 
-def _retrying_kwargs(
-    policy: RetryPolicy,
-    endpoint: str,
-    on_retry: Callable[[BaseException | None, float], None] | None,
-) -> dict[str, Any]:
-    def wait(retry_state: tenacity.RetryCallState) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        return policy.wait_after(exc, retry_state.attempt_number)
-
-    def before_sleep(retry_state: tenacity.RetryCallState) -> None:
-        exc, sleep = _describe(retry_state)
-        log.warning(
-            "SMTP2GO %s attempt %d/%d failed (%s); retrying in %.1f s",
-            endpoint,
-            retry_state.attempt_number,
-            policy.max_attempts,
-            exc,
-            sleep,
-        )
-        if on_retry is not None:
-            on_retry(exc, sleep)
-
-    import tenacity  # noqa: PLC0415 - on first call: importing the client must stay cheap
-
-    return {
-        "stop": tenacity.stop_after_attempt(policy.max_attempts) | tenacity.stop_before_delay(policy.deadline),
-        "wait": wait,
-        "retry": tenacity.retry_if_exception(policy.should_retry),
-        "before_sleep": before_sleep,
-        "reraise": True,
-    }
+def _log_retry(policy: RetryPolicy, endpoint: str, attempt: int, exc: BaseException, wait: float) -> None:
+    log.warning(
+        "SMTP2GO %s attempt %d/%d failed (%s); retrying in %.1f s", endpoint, attempt, policy.max_attempts, exc, wait
+    )
 
 
 def call_with_retry(
     policy: RetryPolicy,
     endpoint: str,
-    attempt: Callable[[], T],
+    attempt: Callable[[Deadline], T],
     *,
-    sleep: Callable[[float], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
     on_retry: Callable[[BaseException | None, float], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> T:
-    """Run ``attempt`` under ``policy`` (sync)."""
-    import tenacity  # noqa: PLC0415
+    """Run ``attempt(deadline)`` under ``policy`` (sync); ``deadline`` is ``policy.start()`` by default.
 
-    kwargs = _retrying_kwargs(policy, endpoint, on_retry)
-    if sleep is not None:
-        kwargs["sleep"] = sleep
-    return tenacity.Retrying(**kwargs)(attempt)
+    ``attempt`` must bound its own I/O by ``deadline``; this loop bounds the waits between attempts.
+
+    >>> calls = []
+    >>> def flaky(deadline):
+    ...     calls.append(deadline.remaining() > 0)
+    ...     if len(calls) < 3:
+    ...         raise Smtp2goServerError("busy", status=503)
+    ...     return "ok"
+    >>> call_with_retry(RetryPolicy(backoff_base=0), "stats/email_cycle", flaky, sleep=lambda s: None), calls
+    ('ok', [True, True, True])
+    """
+    deadline = deadline or policy.start()
+    number = 0
+    while True:
+        number += 1
+        try:
+            return attempt(deadline)
+        except Exception as exc:
+            wait = next_wait(policy, exc, number, deadline)
+            if wait is None:
+                raise
+            _log_retry(policy, endpoint, number, exc, wait)
+            if on_retry is not None:
+                on_retry(exc, wait)
+        sleep(wait)
 
 
 async def acall_with_retry(
     policy: RetryPolicy,
     endpoint: str,
-    attempt: Callable[[], Awaitable[T]],
+    attempt: Callable[[Deadline], Awaitable[T]],
     *,
     sleep: Callable[[float], Awaitable[None]] | None = None,
     on_retry: Callable[[BaseException | None, float], None] | None = None,
+    deadline: Deadline | None = None,
 ) -> T:
-    """Run ``attempt`` under ``policy`` (async)."""
-    import tenacity  # noqa: PLC0415
+    """Run ``await attempt(deadline)`` under ``policy`` (async); the twin of ``call_with_retry``."""
+    import asyncio  # noqa: PLC0415 - asyncio is not needed to import the client
 
-    kwargs = _retrying_kwargs(policy, endpoint, on_retry)
-    if sleep is not None:
-        kwargs["sleep"] = sleep
-    result: T = await tenacity.AsyncRetrying(**kwargs)(attempt)
-    return result
+    pause = sleep or asyncio.sleep
+    deadline = deadline or policy.start()
+    number = 0
+    while True:
+        number += 1
+        try:
+            return await attempt(deadline)
+        except Exception as exc:
+            wait = next_wait(policy, exc, number, deadline)
+            if wait is None:
+                raise
+            _log_retry(policy, endpoint, number, exc, wait)
+            if on_retry is not None:
+                on_retry(exc, wait)
+        await pause(wait)

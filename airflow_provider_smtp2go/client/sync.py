@@ -15,7 +15,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
 from airflow_provider_smtp2go.client import endpoints
@@ -26,6 +25,7 @@ from airflow_provider_smtp2go.client.activity import (
     parse_activity_page,
 )
 from airflow_provider_smtp2go.client.base import BaseSmtp2goClient, Timeout
+from airflow_provider_smtp2go.client.deadline_adapter import DeadlineAdapter, bounded_reads
 from airflow_provider_smtp2go.client.errors import Smtp2goTransportError
 from airflow_provider_smtp2go.client.limits import ACTIVITY_REQUESTS_PER_MINUTE, DEFAULT_MAX_SIZE_BYTES, DEFAULT_TIMEOUT
 from airflow_provider_smtp2go.client.messages import Email
@@ -33,11 +33,12 @@ from airflow_provider_smtp2go.client.protocol import (
     ApiCall,
     ApiResult,
     SendResult,
+    deadline_passed,
     parse_send_result,
     transport_failure,
 )
 from airflow_provider_smtp2go.client.redaction import redact
-from airflow_provider_smtp2go.client.retry import RetryPolicy, call_with_retry
+from airflow_provider_smtp2go.client.retry import Deadline, RetryPolicy, call_with_retry
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -94,7 +95,7 @@ class Smtp2goClient(BaseSmtp2goClient):
         self._owns_session = session is None
         self._session = session or requests.Session()
         if self._owns_session:
-            adapter = HTTPAdapter(pool_connections=2, pool_maxsize=pool_maxsize, max_retries=0)
+            adapter = DeadlineAdapter(pool_connections=2, pool_maxsize=pool_maxsize, max_retries=0)
             self._session.mount("https://", adapter)
             self._session.mount("http://", adapter)
             # With trust_env, requests re-reads proxy, CA-bundle and netrc settings from the
@@ -122,25 +123,34 @@ class Smtp2goClient(BaseSmtp2goClient):
     # Transport
 
     def call(self, call: ApiCall) -> ApiResult:
-        """Run one API call under the retry policy (the escape hatch for unwrapped endpoints)."""
+        """Run one API call under the retry policy (the escape hatch for unwrapped endpoints).
+
+        The policy's ``deadline`` bounds the whole call on the wall clock: limiter waits,
+        attempts, backoff, and every read of the answer (see ``deadline_adapter``).
+        """
         request = self._http_request(call)
         limiter = self._limiter_for(call)
+        connect_timeout, read_timeout = self.timeout
 
-        def attempt() -> ApiResult:
+        def attempt(deadline: Deadline) -> ApiResult:
             if limiter is not None:
-                wait = limiter.reserve()
+                wait = limiter.reserve(deadline.remaining(), endpoint=call.endpoint)
                 if wait > 0:
                     self._sleep(wait)
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                raise deadline_passed(call)
             try:
-                # Never follow redirects: requests would re-send the key header (and a 307 the
-                # email) to a host that the base-URL rules never checked.
-                response = self._session.post(
-                    request.url,
-                    data=request.content,
-                    headers=request.headers,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
+                with bounded_reads(deadline, read_timeout):
+                    # Never follow redirects: requests would re-send the key header (and a 307
+                    # the email) to a host that the base-URL rules never checked.
+                    response = self._session.post(
+                        request.url,
+                        data=request.content,
+                        headers=request.headers,
+                        timeout=(min(connect_timeout, remaining), min(read_timeout, remaining)),
+                        allow_redirects=False,
+                    )
             except requests.RequestException as exc:
                 error = transport_error(exc, call, self._secret)
             else:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from airflow_provider_smtp2go.client import (
+    Deadline,
     Decision,
     EventType,
     RetryPolicy,
@@ -20,7 +22,9 @@ from airflow_provider_smtp2go.client import (
     Smtp2goValidationError,
 )
 from airflow_provider_smtp2go.client.activity import build_activity_query, parse_activity_page
+from airflow_provider_smtp2go.client.limits import MAX_RETRY_AFTER
 from airflow_provider_smtp2go.client.ratelimit import SlidingWindowLimiter, shared_limiter
+from airflow_provider_smtp2go.client.retry import call_with_retry
 
 
 def test_classify_follows_the_table() -> None:
@@ -163,3 +167,43 @@ def test_environment_proxy_settings_are_read_once_and_honoured(
     assert client._session.verify == "/etc/corp-ca.pem"
     monkeypatch.setenv("NO_PROXY", "eu-api.smtp2go.com")
     assert "https" not in Smtp2goClient(fake_api_key, region="eu")._session.proxies
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"), [(math.inf, MAX_RETRY_AFTER), (1e308, MAX_RETRY_AFTER), (math.nan, 60.0), (-5, 60.0)]
+)
+def test_limiter_block_is_clamped_and_never_overflows(seconds: float, expected: float) -> None:
+    limiter = SlidingWindowLimiter(limit=60, period=60.0, clock=lambda: 0.0)
+    limiter.block_for(seconds)
+    assert limiter.reserve() == expected
+
+
+def test_a_slot_past_the_callers_deadline_is_refused_and_not_booked() -> None:
+    now = [0.0]
+    limiter = SlidingWindowLimiter(limit=1, period=60.0, clock=lambda: now[0])
+    assert limiter.reserve(max_wait=0.0) == 0.0
+    for _ in range(3):
+        with pytest.raises(Smtp2goRateLimitError) as info:
+            limiter.reserve(max_wait=10.0, endpoint="activity/search")
+        assert info.value.retry_after == 60.0 and info.value.endpoint == "activity/search"
+    now[0] = 59.0
+    assert limiter.reserve(max_wait=10.0) == 1.0  # the refusals above booked nothing
+
+
+def test_the_retry_loop_never_starts_a_wait_past_the_deadline() -> None:
+    now = [0.0]
+    policy = RetryPolicy(max_attempts=10, deadline=10, backoff_base=4, backoff_max=4)
+    deadline = policy.start(clock=lambda: now[0])
+    attempts: list[float] = []
+
+    def attempt(d: Deadline) -> None:
+        attempts.append(d.remaining())
+        raise Smtp2goServerError("busy", status=503)
+
+    def sleep(seconds: float) -> None:
+        assert seconds < deadline.remaining()
+        now[0] += seconds
+
+    with pytest.raises(Smtp2goServerError):
+        call_with_retry(policy, "stats/email_cycle", attempt, sleep=sleep, deadline=deadline)
+    assert 2 <= len(attempts) <= 5 and all(r > 0 for r in attempts)

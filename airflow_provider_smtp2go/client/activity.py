@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, TypedDict
 
 from airflow_provider_smtp2go.client.errors import Smtp2goValidationError
+from airflow_provider_smtp2go.client.limits import MAX_ACTIVITY_PAGE_SIZE
 
-MAX_ACTIVITY_LIMIT = 1000
+MAX_ACTIVITY_LIMIT = MAX_ACTIVITY_PAGE_SIZE
+
+log = logging.getLogger("airflow_provider_smtp2go.client")
 
 
 class EventType(str, enum.Enum):
@@ -228,3 +232,78 @@ def parse_activity_page(data: Mapping[str, Any], request_id: str | None = None) 
         continue_token=str(token) if token else None,
         request_id=request_id,
     )
+
+
+@dataclass(frozen=True)
+class ActivityScan:
+    """The events of a paged ``/activity/search``, and whether paging stopped early.
+
+    ``truncated`` is True when ``max_pages`` (or a server repeating its ``continue_token``)
+    ended the scan while SMTP2GO still had more; ``continue_token`` then resumes it. Callers
+    decide what truncation means; it is never silent.
+    """
+
+    events: list[ActivityEvent]
+    pages: int
+    truncated: bool
+    continue_token: str | None
+
+
+class ActivityPager:
+    """The one paging rule (sans-IO): which filters to ask with next, and when to stop.
+
+    >>> pager = ActivityPager({"search_email_id": "E1"}, max_pages=1)
+    >>> pager.add(ActivityPage(events=[], total_events=9, continue_token="t2"))
+    False
+    >>> scan = pager.scan()
+    >>> scan.pages, scan.truncated, scan.continue_token
+    (1, True, 't2')
+    """
+
+    def __init__(self, filters: ActivityFilters, max_pages: int | None = None, *, collect: bool = True) -> None:
+        if max_pages is not None and (isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1):
+            raise Smtp2goValidationError(
+                "max_pages", "range", f"must be a whole number >= 1 or None, not {max_pages!r}"
+            )
+        self.filters: ActivityFilters = ActivityFilters(**filters)
+        self.max_pages = max_pages
+        self.pages = 0
+        self.events: list[ActivityEvent] = []
+        self.continue_token: str | None = filters.get("continue_token")  # to notice a repeat
+        self.truncated = False
+        self._collect = collect
+
+    def add(self, page: ActivityPage) -> bool:
+        """Take one page; True when another should be fetched with ``self.filters``."""
+        self.pages += 1
+        if self._collect:
+            self.events.extend(page.events)
+        token = page.continue_token
+        repeated = token is not None and token == self.continue_token
+        self.continue_token = token
+        if not token:
+            return False
+        if repeated or (self.max_pages is not None and self.pages >= self.max_pages):
+            self.truncated = True
+            return False
+        self.filters["continue_token"] = token
+        return True
+
+    def scan(self) -> ActivityScan:
+        return ActivityScan(
+            events=list(self.events),
+            pages=self.pages,
+            truncated=self.truncated,
+            continue_token=self.continue_token if self.truncated else None,
+        )
+
+    def warn_if_truncated(self) -> None:
+        """Log that a streaming scan stopped early (``iter_activity`` cannot return a flag)."""
+        if self.truncated:
+            log.warning(
+                "activity search stopped after %d page(s) (max_pages=%s) with more events left "
+                "(search_email_id=%s); use scan_activity() to see truncated and continue_token",
+                self.pages,
+                self.max_pages,
+                self.filters.get("search_email_id"),
+            )

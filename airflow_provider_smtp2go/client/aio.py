@@ -1,46 +1,35 @@
 """``AsyncSmtp2goClient``: the asyncio client (``httpx.AsyncClient``) for triggers and notifiers.
 
-Same protocol, validation and retry policy as ``Smtp2goClient``; only the transport differs.
-Imported lazily: ``import airflow_provider_smtp2go.client`` does not import httpx.
+Same settings, endpoint methods, protocol, validation and retry policy as ``Smtp2goClient``;
+only the transport differs. Imported lazily: ``import airflow_provider_smtp2go.client`` does
+not import httpx.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
-from datetime import date, datetime
-from email.message import Message
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 import httpx
 
-from airflow_provider_smtp2go.client import endpoints
-from airflow_provider_smtp2go.client.activity import (
-    ActivityEvent,
-    ActivityPage,
-    build_activity_query,
-    parse_activity_page,
-)
-from airflow_provider_smtp2go.client.base import BaseSmtp2goClient, Timeout
+from airflow_provider_smtp2go.client.activity import ActivityEvent, ActivityPager, ActivityScan
+from airflow_provider_smtp2go.client.base import BaseSmtp2goClient
 from airflow_provider_smtp2go.client.errors import Smtp2goTransportError
-from airflow_provider_smtp2go.client.limits import ACTIVITY_REQUESTS_PER_MINUTE, DEFAULT_MAX_SIZE_BYTES, DEFAULT_TIMEOUT
-from airflow_provider_smtp2go.client.messages import Email
-from airflow_provider_smtp2go.client.protocol import (
-    ApiCall,
-    ApiResult,
-    SendResult,
-    deadline_passed,
-    parse_send_result,
-    transport_failure,
-)
+from airflow_provider_smtp2go.client.protocol import ApiCall, ApiResult, deadline_passed, transport_failure
 from airflow_provider_smtp2go.client.redaction import redact
-from airflow_provider_smtp2go.client.retry import Deadline, RetryPolicy, acall_with_retry
+from airflow_provider_smtp2go.client.retry import Deadline, acall_with_retry
+from airflow_provider_smtp2go.client.settings import ClientSettings
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
     from airflow_provider_smtp2go.client.activity import ActivityFilters
+    from airflow_provider_smtp2go.client.secret import Secret
+    from airflow_provider_smtp2go.client.settings import ClientOptions
+
+T = TypeVar("T")
 
 # Failures that prove the request never reached SMTP2GO.
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -56,36 +45,24 @@ def transport_error(exc: httpx.HTTPError, call: ApiCall, secret: str) -> Smtp2go
 
 
 class AsyncSmtp2goClient(BaseSmtp2goClient):
-    """Asyncio SMTP2GO client; settings as in ``BaseSmtp2goClient``.
+    """Asyncio SMTP2GO client; options as in ``ClientOptions``, methods as ``Smtp2goClient``'s.
 
     >>> async with AsyncSmtp2goClient(api_key, base_url=sandbox.base_url) as client:  # doctest: +SKIP
     ...     page = await client.search_activity(search_email_id=email_id, event_types=["opened"])
+
+    ``max_connections`` bounds the pool; an injected ``http_client`` is used as is, except
+    that every request carries this client's timeouts.
     """
 
     def __init__(
         self,
-        api_key: str,
+        api_key: str | Secret | ClientSettings,
         *,
-        region: str | None = None,
-        base_url: str | None = None,
-        subaccount_id: str | None = None,
-        timeout: Timeout = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        max_size_bytes: int | None = DEFAULT_MAX_SIZE_BYTES,
-        activity_requests_per_minute: int | None = ACTIVITY_REQUESTS_PER_MINUTE,
         max_connections: int = 10,
         http_client: httpx.AsyncClient | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        super().__init__(
-            api_key,
-            region=region,
-            base_url=base_url,
-            subaccount_id=subaccount_id,
-            timeout=timeout,
-            retry=retry,
-            max_size_bytes=max_size_bytes,
-            activity_requests_per_minute=activity_requests_per_minute,
-        )
+        super().__init__(ClientSettings.of(api_key, **options))
         connect, read = self.timeout
         self._owns_client = http_client is None
         self._http = http_client or httpx.AsyncClient(
@@ -141,60 +118,25 @@ class AsyncSmtp2goClient(BaseSmtp2goClient):
 
         return await acall_with_retry(self.retry_policy, call.endpoint, attempt)
 
-    async def send(self, email: Email) -> SendResult:
-        """Send one email through ``/email/send``; raise unless SMTP2GO accepted it."""
-        result = await self.call(endpoints.send(email, max_size_bytes=self.max_size_bytes))
-        return parse_send_result(result, fastaccept=email.fastaccept)
+    async def _execute(self, call: ApiCall, parse: Callable[[ApiCall, ApiResult], T]) -> T:
+        return parse(call, await self.call(call))
 
-    async def send_mime(
-        self,
-        message: Message | bytes | str,
-        *,
-        schedule: datetime | str | None = None,
-        fastaccept: bool = False,
-    ) -> SendResult:
-        call = endpoints.send_mime(
-            message, schedule=schedule, fastaccept=fastaccept, max_size_bytes=self.max_size_bytes
-        )
-        return parse_send_result(await self.call(call), fastaccept=fastaccept)
-
-    async def search_activity(self, **filters: Unpack[ActivityFilters]) -> ActivityPage:
-        if "subaccounts" not in filters and self.subaccount_id:
-            filters["subaccounts"] = [self.subaccount_id]
-        result = await self.call(ApiCall("activity/search", build_activity_query(**filters)))
-        return parse_activity_page(result.data, result.request_id)
+    async def scan_activity(self, *, max_pages: int | None = None, **filters: Unpack[ActivityFilters]) -> ActivityScan:
+        """Every matching event across pages, and whether ``max_pages`` cut the scan short."""
+        pager = ActivityPager(filters, max_pages)
+        while pager.add(await self.search_activity(**pager.filters)):
+            pass
+        return pager.scan()
 
     async def iter_activity(
         self, *, max_pages: int | None = None, **filters: Unpack[ActivityFilters]
     ) -> AsyncIterator[ActivityEvent]:
-        pages = 0
-        while True:
-            page = await self.search_activity(**filters)
+        """Every matching event, page by page; a WARNING is logged if ``max_pages`` stops it early."""
+        pager = ActivityPager(filters, max_pages, collect=False)
+        more = True
+        while more:
+            page = await self.search_activity(**pager.filters)
+            more = pager.add(page)
             for event in page.events:
                 yield event
-            pages += 1
-            if not page.continue_token or (max_pages is not None and pages >= max_pages):
-                return
-            filters["continue_token"] = page.continue_token
-
-    async def api_key_permissions(self) -> list[str]:
-        return [str(p) for p in (await self.call(endpoints.api_key_permissions())).data or []]
-
-    async def email_summary(self, *, username: str | None = None) -> dict[str, Any]:
-        return dict((await self.call(endpoints.stats("email_summary", username=username))).data)
-
-    async def email_history(
-        self,
-        *,
-        start_date: datetime | date | str | None = None,
-        end_date: datetime | date | str | None = None,
-        group_by: str | None = None,
-        subaccounts: Iterable[str] | None = None,
-    ) -> dict[str, Any]:
-        call = endpoints.email_history(
-            start_date=start_date,
-            end_date=end_date,
-            group_by=group_by,
-            subaccounts=self._subaccounts(subaccounts),
-        )
-        return dict((await self.call(call)).data)
+        pager.warn_if_truncated()

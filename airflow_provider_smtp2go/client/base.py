@@ -1,12 +1,13 @@
-"""What the sync and async clients share: settings, the secret, and per-call bookkeeping."""
+"""What the sync and async clients share: their settings, the endpoint methods, per-call bookkeeping."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from airflow_provider_smtp2go.client.errors import Smtp2goRateLimitError, Smtp2goValidationError
-from airflow_provider_smtp2go.client.limits import ACTIVITY_REQUESTS_PER_MINUTE, DEFAULT_MAX_SIZE_BYTES, DEFAULT_TIMEOUT
+from airflow_provider_smtp2go.client.endpoints import EndpointMethods
+from airflow_provider_smtp2go.client.errors import Smtp2goRateLimitError
 from airflow_provider_smtp2go.client.protocol import (
     ApiCall,
     ApiResult,
@@ -15,56 +16,61 @@ from airflow_provider_smtp2go.client.protocol import (
     interpret_response,
 )
 from airflow_provider_smtp2go.client.ratelimit import SlidingWindowLimiter, key_fingerprint, shared_limiter
-from airflow_provider_smtp2go.client.regions import resolve_base_url
 from airflow_provider_smtp2go.client.retry import RetryPolicy
+from airflow_provider_smtp2go.client.settings import ClientSettings, Timeout
 
-Timeout = float | tuple[float, float]
+__all__ = ["BaseSmtp2goClient", "Timeout"]
+
+T = TypeVar("T")
 
 
-class BaseSmtp2goClient:
-    """Settings common to ``Smtp2goClient`` and ``AsyncSmtp2goClient``.
+class BaseSmtp2goClient(EndpointMethods):
+    """Settings and endpoint methods common to ``Smtp2goClient`` and ``AsyncSmtp2goClient``.
 
-    :param api_key: the SMTP2GO API key; sent only in the ``X-Smtp2go-Api-Key`` header.
-    :param region: ``global`` (default), ``us``, ``eu`` or ``au``.
-    :param base_url: a custom base URL (sandbox, proxy); https unless the host is loopback.
-    :param subaccount_id: default subaccount for calls that can be scoped to one.
-    :param timeout: seconds, or ``(connect, read)``.
-    :param retry: the ``RetryPolicy``; ``RetryPolicy()`` by default.
-    :param max_size_bytes: refuse emails larger than this once encoded (default 10 MiB).
-    :param activity_requests_per_minute: this process's share of the account's 60/min budget
-        for ``/activity/search`` (``None`` disables the limiter).
+    Built from a ``ClientSettings`` (see ``ClientOptions`` for the keyword options); every
+    setting is read-only afterwards. The API key lives only in the settings' ``Secret``.
     """
 
-    def __init__(
-        self,
-        api_key: str,
-        *,
-        region: str | None = None,
-        base_url: str | None = None,
-        subaccount_id: str | None = None,
-        timeout: Timeout = DEFAULT_TIMEOUT,
-        retry: RetryPolicy | None = None,
-        max_size_bytes: int | None = DEFAULT_MAX_SIZE_BYTES,
-        activity_requests_per_minute: int | None = ACTIVITY_REQUESTS_PER_MINUTE,
-    ) -> None:
-        if not isinstance(api_key, str) or not api_key.strip():
-            raise Smtp2goValidationError("api_key", "required", "an SMTP2GO API key is required")
-        if any(ch.isspace() for ch in api_key.strip()):
-            raise Smtp2goValidationError("api_key", "format", "the API key must not contain whitespace")
-        self.__api_key = api_key.strip()
-        self.base_url = resolve_base_url(region, base_url)
-        self.region = None if base_url else (region or "global")
-        self.subaccount_id = subaccount_id or None
-        self.timeout: tuple[float, float] = (
-            (float(timeout), float(timeout)) if isinstance(timeout, (int, float)) else (timeout[0], timeout[1])
-        )
-        self.retry_policy = retry or RetryPolicy()
-        self.max_size_bytes = max_size_bytes
+    def __init__(self, settings: ClientSettings) -> None:
+        self._settings = settings
+        rate = settings.activity_requests_per_minute
         self._activity_limiter: SlidingWindowLimiter | None = (
-            shared_limiter(self.__api_key, urlsplit(self.base_url).netloc, activity_requests_per_minute)
-            if activity_requests_per_minute
-            else None
+            shared_limiter(settings.api_key.reveal(), urlsplit(settings.base_url).netloc, rate) if rate else None
         )
+
+    @property
+    def settings(self) -> ClientSettings:
+        return self._settings
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The policy this client was built with (read-only: build another client to change it)."""
+        return self._settings.retry
+
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
+
+    @property
+    def region(self) -> str | None:
+        return self._settings.region
+
+    @property
+    def subaccount_id(self) -> str | None:
+        return self._settings.subaccount_id
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return self._settings.timeout
+
+    @property
+    def max_size_bytes(self) -> int | None:
+        return self._settings.max_size_bytes
+
+    @property
+    def account_fingerprint(self) -> str:
+        """A hash naming this client's API key, for grouping work per account (never the key)."""
+        return key_fingerprint(self._secret)
 
     def __repr__(self) -> str:
         extra = f", subaccount_id={self.subaccount_id!r}" if self.subaccount_id else ""
@@ -75,16 +81,18 @@ class BaseSmtp2goClient:
         raise TypeError(f"{type(self).__name__} holds an API key and cannot be pickled")
 
     @property
-    def account_fingerprint(self) -> str:
-        """A hash naming this client's API key, for grouping work per account (never the key)."""
-        return key_fingerprint(self.__api_key)
-
-    @property
     def _secret(self) -> str:
-        return self.__api_key
+        return self._settings.api_key.reveal()
+
+    def _execute(self, call: ApiCall, parse: Callable[[ApiCall, ApiResult], T]) -> Any:
+        """Run ``call`` and ``parse`` its answer: the transport's half of every endpoint method."""
+        raise NotImplementedError
 
     def _http_request(self, call: ApiCall) -> HttpRequest:
-        return build_http_request(call, base_url=self.base_url, api_key=self.__api_key)
+        settings = self._settings
+        return build_http_request(
+            call, base_url=settings.base_url, api_key=settings.api_key.reveal(), user_agent=settings.user_agent
+        )
 
     def _limiter_for(self, call: ApiCall) -> SlidingWindowLimiter | None:
         return self._activity_limiter if call.is_rate_limited else None
@@ -99,16 +107,8 @@ class BaseSmtp2goClient:
     ) -> ApiResult:
         """Interpret an answer; after a 429 every user of the limiter backs off, not just this call."""
         try:
-            return interpret_response(call, status, headers, content, secret=self.__api_key)
+            return interpret_response(call, status, headers, content, secret=self._secret)
         except Smtp2goRateLimitError as exc:
             if limiter is not None:
                 limiter.block_for(exc.retry_after)
             raise
-
-    def _subaccounts(self, subaccounts: Iterable[str] | None) -> list[str] | None:
-        if subaccounts is not None:
-            return [subaccounts] if isinstance(subaccounts, str) else list(subaccounts)
-        return [self.subaccount_id] if self.subaccount_id else None
-
-    def _subaccount_id(self, subaccount_id: str | None) -> str | None:
-        return subaccount_id or self.subaccount_id

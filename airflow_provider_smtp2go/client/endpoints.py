@@ -1,4 +1,10 @@
-"""What each SMTP2GO endpoint takes: pure builders of ``ApiCall``s, shared by both clients.
+"""Every SMTP2GO endpoint, once: pure builders of ``ApiCall``s, and the client methods made from them.
+
+Each endpoint is a builder ``f(settings, ...) -> ApiCall`` and a parser of the answer.
+``EndpointMethods`` turns each pair into a method of *both* clients (``Endpoint`` is the
+descriptor): ``Smtp2goClient.email_bounces(...)`` returns the parsed result,
+``AsyncSmtp2goClient.email_bounces(...)`` a coroutine of it, with the builder's signature and
+docstring. The two clients cannot drift apart: there is one list.
 
 Fields left at ``None`` are not sent (SMTP2GO dislikes explicit nulls). Where an endpoint
 can be scoped to a subaccount, the caller's value wins over the client-wide default.
@@ -7,21 +13,38 @@ can be scoped to a subaccount, the caller's value wins over the client-wide defa
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import date, datetime
 from email.message import EmailMessage, Message
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from airflow_provider_smtp2go.client.activity import format_api_datetime
+from airflow_provider_smtp2go.client.activity import (
+    ActivityPage,
+    build_activity_query,
+    format_api_datetime,
+    parse_activity_page,
+)
 from airflow_provider_smtp2go.client.errors import Smtp2goValidationError
-from airflow_provider_smtp2go.client.limits import DEFAULT_MAX_SIZE_BYTES
 from airflow_provider_smtp2go.client.messages import (
     Email,
     check_size,
     format_schedule,
     normalize_address,
 )
-from airflow_provider_smtp2go.client.protocol import ApiCall
+from airflow_provider_smtp2go.client.protocol import ApiCall, ApiResult, SendResult, parse_send_result
+
+if TYPE_CHECKING:
+    from typing import Concatenate
+
+    from typing_extensions import Unpack
+
+    from airflow_provider_smtp2go.client.activity import ActivityFilters
+    from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
+    from airflow_provider_smtp2go.client.settings import ClientSettings
+    from airflow_provider_smtp2go.client.sync import Smtp2goClient
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 SUPPRESSION_REASONS = frozenset({"manual", "spam", "unsubscribe", "bounce", "compliance"})
 HISTORY_GROUPS = frozenset({"email_address", "username", "domain", "subaccount"})
@@ -36,18 +59,20 @@ def _date(value: datetime | date | str | None, name: str) -> str | None:
     return None if value is None else format_api_datetime(value, name)
 
 
-def send(message: Email, *, max_size_bytes: int | None = DEFAULT_MAX_SIZE_BYTES) -> ApiCall:
-    return ApiCall("email/send", message.to_payload(max_size_bytes))
+def send(settings: ClientSettings, email: Email) -> ApiCall:
+    """Send one email through ``/email/send``; raise unless SMTP2GO accepted it."""
+    return ApiCall("email/send", email.to_payload(settings.max_size_bytes))
 
 
 def send_mime(
+    settings: ClientSettings,
     message: Message | bytes | str,
     *,
     schedule: datetime | str | None = None,
     fastaccept: bool = False,
-    max_size_bytes: int | None = DEFAULT_MAX_SIZE_BYTES,
 ) -> ApiCall:
-    """``/email/mime`` for a message built with the stdlib ``email`` package (or its bytes)."""
+    """Send a ready MIME message (``email.message.EmailMessage`` or bytes) via ``/email/mime``."""
+    max_size_bytes = settings.max_size_bytes
     if isinstance(message, Message):
         if not (message.get("From") and (message.get("To") or message.get("Cc") or message.get("Bcc"))):
             raise Smtp2goValidationError("mime_email", "required", "the MIME message needs From and To headers")
@@ -73,17 +98,42 @@ def stats(name: str, *, username: str | None = None) -> ApiCall:
     return ApiCall(f"stats/{name}", _body(username=username))
 
 
-def email_cycle() -> ApiCall:
+def email_summary(settings: ClientSettings, *, username: str | None = None) -> ApiCall:
+    """``/stats/email_summary``: the account's (or ``username``'s) sending summary."""
+    return stats("email_summary", username=username)
+
+
+def email_bounces(settings: ClientSettings, *, username: str | None = None) -> ApiCall:
+    """``/stats/email_bounces``: bounce counts and rates."""
+    return stats("email_bounces", username=username)
+
+
+def email_spam(settings: ClientSettings, *, username: str | None = None) -> ApiCall:
+    """``/stats/email_spam``: spam complaint counts and rates."""
+    return stats("email_spam", username=username)
+
+
+def email_unsubs(settings: ClientSettings, *, username: str | None = None) -> ApiCall:
+    """``/stats/email_unsubs``: unsubscribe counts and rates."""
+    return stats("email_unsubs", username=username)
+
+
+def email_cycle(settings: ClientSettings) -> ApiCall:
+    """``/stats/email_cycle``: the billing cycle's quota and usage."""
     return ApiCall("stats/email_cycle", {})
 
 
 def email_history(
+    settings: ClientSettings,
     *,
     start_date: datetime | date | str | None = None,
     end_date: datetime | date | str | None = None,
     group_by: str | None = None,
     subaccounts: Iterable[str] | None = None,
 ) -> ApiCall:
+    """``/stats/email_history``: counts per period, optionally grouped (subaccounts default to the client's)."""
+    if subaccounts is None and settings.subaccount_id:
+        subaccounts = [settings.subaccount_id]
     if group_by is not None and group_by not in HISTORY_GROUPS:
         raise Smtp2goValidationError(
             "group_by", "choice", f"expected one of {', '.join(sorted(HISTORY_GROUPS))}, got {group_by!r}"
@@ -94,16 +144,29 @@ def email_history(
             start_date=_date(start_date, "start_date"),
             end_date=_date(end_date, "end_date"),
             group_by=group_by,
-            subaccounts=list(subaccounts) if subaccounts else None,
+            subaccounts=([subaccounts] if isinstance(subaccounts, str) else list(subaccounts)) if subaccounts else None,
         ),
     )
 
 
-def api_key_permissions() -> ApiCall:
+def api_key_permissions(settings: ClientSettings) -> ApiCall:
+    """Endpoints this key may call; cheap, sends no mail (a connection test)."""
     return ApiCall("api_keys/permissions", {})
 
 
+def search_activity(settings: ClientSettings, **filters: Unpack[ActivityFilters]) -> ApiCall:
+    """One page of ``/activity/search`` (rate limited in-process to the account's budget).
+
+    >>> page = client.search_activity(search_email_id=result.email_id,  # doctest: +SKIP
+    ...                               event_types=["delivered", "opened"])
+    """
+    if "subaccounts" not in filters and settings.subaccount_id:
+        filters["subaccounts"] = [settings.subaccount_id]
+    return ApiCall("activity/search", build_activity_query(**filters))
+
+
 def view_suppressions(
+    settings: ClientSettings,
     *,
     email_address: str | None = None,
     start_date: datetime | date | str | None = None,
@@ -114,6 +177,7 @@ def view_suppressions(
     continue_token: str | None = None,
     subaccount_id: str | None = None,
 ) -> ApiCall:
+    """``/suppression/view``: suppressed addresses and domains."""
     reason_list = _reasons(reasons) if reasons is not None else None
     if sort is not None and sort not in ("asc", "desc"):
         raise Smtp2goValidationError("sort", "choice", "expected 'asc' or 'desc'")
@@ -127,7 +191,7 @@ def view_suppressions(
             fuzzy=fuzzy,
             sort=sort,
             continue_token=continue_token,
-            subaccount_id=subaccount_id,
+            subaccount_id=subaccount_id or settings.subaccount_id,
         ),
     )
 
@@ -155,32 +219,43 @@ def _reasons(reasons: Iterable[str]) -> list[str]:
 
 
 def add_suppression(
-    email_address: str, *, block_description: str | None = None, subaccount_id: str | None = None
+    settings: ClientSettings,
+    email_address: str,
+    *,
+    block_description: str | None = None,
+    subaccount_id: str | None = None,
 ) -> ApiCall:
+    """``/suppression/add``: stop all mail to an address or a whole domain."""
     return ApiCall(
         "suppression/add",
         _body(
             email_address=_suppression_target(email_address),
             block_description=block_description,
-            subaccount_id=subaccount_id,
+            subaccount_id=subaccount_id or settings.subaccount_id,
         ),
     )
 
 
 def remove_suppression(
-    email_address: str, *, reasons: Iterable[str] = ("manual",), subaccount_id: str | None = None
+    settings: ClientSettings,
+    email_address: str,
+    *,
+    reasons: Iterable[str] = ("manual",),
+    subaccount_id: str | None = None,
 ) -> ApiCall:
+    """``/suppression/remove``: lift a suppression (for the given reasons)."""
     return ApiCall(
         "suppression/remove",
         _body(
             email_address=_suppression_target(email_address),
             reasons=_reasons(reasons),
-            subaccount_id=subaccount_id,
+            subaccount_id=subaccount_id or settings.subaccount_id,
         ),
     )
 
 
 def search_templates(
+    settings: ClientSettings,
     *,
     fuzzy_search: bool | None = None,
     search_terms: Iterable[str] | None = None,
@@ -189,6 +264,7 @@ def search_templates(
     page_size: int | None = None,
     continue_token: str | None = None,
 ) -> ApiCall:
+    """``/template/search``: the account's templates."""
     return ApiCall(
         "template/search",
         _body(
@@ -202,7 +278,83 @@ def search_templates(
     )
 
 
-def view_template(template_id: str) -> ApiCall:
+def view_template(settings: ClientSettings, template_id: str) -> ApiCall:
+    """``/template/view``: one template."""
     if not template_id or not template_id.strip():
         raise Smtp2goValidationError("template_id", "required", "is empty")
     return ApiCall("template/view", {"id": template_id})
+
+
+# Parsers: the answer's ``data`` as each method returns it.
+
+
+def _data(call: ApiCall, result: ApiResult) -> dict[str, Any]:
+    return dict(result.data)
+
+
+def _permissions(call: ApiCall, result: ApiResult) -> list[str]:
+    return [str(p) for p in result.data or []]
+
+
+def _send_result(call: ApiCall, result: ApiResult) -> SendResult:
+    return parse_send_result(result, fastaccept=bool(call.body.get("fastaccept")))
+
+
+def _activity_page(call: ApiCall, result: ApiResult) -> ActivityPage:
+    return parse_activity_page(result.data, result.request_id)
+
+
+class Endpoint(Generic[P, T]):
+    """A client method made of a builder and a parser: sync on ``Smtp2goClient``, async on
+    ``AsyncSmtp2goClient`` (each client's ``_execute`` runs the call; the signature is the
+    builder's, without ``settings``)."""
+
+    def __init__(
+        self, build: Callable[Concatenate[ClientSettings, P], ApiCall], parse: Callable[[ApiCall, ApiResult], T]
+    ) -> None:
+        self.build = build
+        self.parse = parse
+        self.name = build.__name__
+        self.__doc__ = build.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, client: None, owner: type) -> Endpoint[P, T]: ...
+    @overload
+    def __get__(self, client: AsyncSmtp2goClient, owner: type) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    @overload
+    def __get__(self, client: Smtp2goClient, owner: type) -> Callable[P, T]: ...
+    def __get__(self, client: Any, owner: type) -> Any:
+        if client is None:
+            return self
+        build, parse, settings, execute = self.build, self.parse, client.settings, client._execute
+
+        def method(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return execute(build(settings, *args, **kwargs), parse)
+
+        method.__name__ = method.__qualname__ = self.name
+        method.__doc__ = self.__doc__
+        client.__dict__[self.name] = method  # built once per client; later look-ups skip this
+        return method
+
+
+class EndpointMethods:
+    """The endpoint methods both clients share (see ``Endpoint``)."""
+
+    send = Endpoint(send, _send_result)
+    send_mime = Endpoint(send_mime, _send_result)
+    search_activity = Endpoint(search_activity, _activity_page)
+    email_summary = Endpoint(email_summary, _data)
+    email_bounces = Endpoint(email_bounces, _data)
+    email_spam = Endpoint(email_spam, _data)
+    email_unsubs = Endpoint(email_unsubs, _data)
+    email_cycle = Endpoint(email_cycle, _data)
+    email_history = Endpoint(email_history, _data)
+    api_key_permissions = Endpoint(api_key_permissions, _permissions)
+    view_suppressions = Endpoint(view_suppressions, _data)
+    add_suppression = Endpoint(add_suppression, _data)
+    remove_suppression = Endpoint(remove_suppression, _data)
+    search_templates = Endpoint(search_templates, _data)
+    view_template = Endpoint(view_template, _data)

@@ -15,6 +15,8 @@ from datetime import timedelta
 ACTIVITY_REQUESTS_PER_MINUTE = 60
 #: The window of that limit, in seconds.
 ACTIVITY_PERIOD_SECONDS = 60.0
+#: The largest ``limit`` (events per page) ``/activity/search`` accepts.
+MAX_ACTIVITY_PAGE_SIZE = 1000
 
 #: At most this many addresses in each of ``to``, ``cc`` and ``bcc``.
 MAX_RECIPIENTS_PER_FIELD = 100

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_smtp2go import __version__
 from airflow_provider_smtp2go.client.errors import (
     AMBIGUOUS_SEND_ADVICE,
     Smtp2goAmbiguousSendError,
@@ -28,7 +27,6 @@ from airflow_provider_smtp2go.client.redaction import contains_secret, cut, reda
 from airflow_provider_smtp2go.client.retry import parse_retry_after
 
 API_KEY_HEADER = "X-Smtp2go-Api-Key"
-USER_AGENT = f"airflow-provider-smtp2go/{__version__}"
 SEND_ENDPOINTS = frozenset({"email/send", "email/mime"})
 RATE_LIMITED_ENDPOINTS = frozenset({"activity/search"})
 #: Error texts copied into exceptions are cut to these lengths (after redaction).
@@ -98,15 +96,20 @@ class SendResult:
         return result
 
 
-def build_http_request(call: ApiCall, *, base_url: str, api_key: str) -> HttpRequest:
-    """URL, headers and JSON bytes for ``call``. The key goes only into the header."""
+def build_http_request(
+    call: ApiCall, *, base_url: str, api_key: str, user_agent: str = "airflow-provider-smtp2go"
+) -> HttpRequest:
+    """URL, headers and JSON bytes for ``call``. The key goes only into the header.
+
+    ``user_agent`` comes from the client's settings (which know the package version).
+    """
     return HttpRequest(
         url=f"{base_url}/{call.endpoint}",
         headers={
             API_KEY_HEADER: api_key,
             "Content-Type": "application/json",
             "Accept": "application/json",
-            "User-Agent": USER_AGENT,
+            "User-Agent": user_agent,
         },
         content=json.dumps(call.body, separators=(",", ":")).encode("utf-8"),
     )

@@ -32,7 +32,9 @@ class SlidingWindowLimiter:
     (0.0, 0.0, 60.0)
     """
 
-    def __init__(self, limit: int, period: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, limit: int, period: float = limits.ACTIVITY_PERIOD_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if limit < 1 or period <= 0:
             raise ValueError("limit must be >= 1 and period > 0")
         self.limit = limit
@@ -99,7 +101,9 @@ def key_fingerprint(api_key: str) -> str:
     return hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:32]
 
 
-def shared_limiter(api_key: str, host: str, limit: int, period: float = 60.0) -> SlidingWindowLimiter:
+def shared_limiter(
+    api_key: str, host: str, limit: int, period: float = limits.ACTIVITY_PERIOD_SECONDS
+) -> SlidingWindowLimiter:
     """The process-wide limiter for this key and host (keyed by a hash: the key is not kept).
 
     Clients asking for different limits share one limiter with the smallest of them, so two

@@ -15,7 +15,7 @@ during DAG parsing costs little and does no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -38,29 +38,31 @@ if TYPE_CHECKING:
         SendResult,
         Smtp2goClient,
     )
+    from airflow_provider_smtp2go.client.secret import Secret
+    from airflow_provider_smtp2go.client.settings import ClientSettings
 
 #: ``[smtp2go]`` options of airflow.cfg (declared in the provider info).
 CONFIG_SECTION = "smtp2go"
-#: SMTP2GO allows 60 ``/activity/search`` calls a minute per account.
-ACCOUNT_ACTIVITY_REQUESTS_PER_MINUTE = 60.0
 
 
 def process_requests_per_minute(explicit: float | None = None) -> float:
-    """This process's share of the account's 60/min activity budget.
+    """This process's share of the account's activity budget (``limits.ACTIVITY_REQUESTS_PER_MINUTE``).
 
     ``explicit`` wins; else ``[smtp2go] activity_requests_per_minute``
     (``AIRFLOW__SMTP2GO__ACTIVITY_REQUESTS_PER_MINUTE``). With N triggerers and workers
     polling one account, give each ``60 / N``.
     """
+    from airflow_provider_smtp2go.client.limits import ACTIVITY_REQUESTS_PER_MINUTE
+
     if explicit:
         return float(explicit)
-    value = conf.getfloat(CONFIG_SECTION, "activity_requests_per_minute", fallback=ACCOUNT_ACTIVITY_REQUESTS_PER_MINUTE)
-    return float(value) if value and value > 0 else ACCOUNT_ACTIVITY_REQUESTS_PER_MINUTE
+    account = float(ACTIVITY_REQUESTS_PER_MINUTE)
+    value = conf.getfloat(CONFIG_SECTION, "activity_requests_per_minute", fallback=account)
+    return float(value) if value and value > 0 else account
 
 
 #: The extras this hook reads, in connection-form order.
 EXTRA_FIELDS = ("region", "sender", "subaccount_id", "base_url", "timeout", "max_attempts", "deadline")
-_CONNECT_TIMEOUT = 5.0
 
 
 def _connection_type_info() -> dict[str, Any]:
@@ -70,15 +72,18 @@ def _connection_type_info() -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Smtp2goConnectionSettings:
-    """An ``smtp2go`` connection, parsed and checked; ``api_key`` never appears in ``repr``.
+    """An ``smtp2go`` connection, parsed and checked.
+
+    The key is held in a ``Secret``: it never appears in ``repr``, ``dataclasses.asdict`` or
+    a pickle (pickling refuses); ``api_key`` reveals it for building a client.
 
     >>> s = Smtp2goConnectionSettings.from_connection("c", "k" * 20, {"region": "eu", "timeout": "20"})
-    >>> s.region, s.timeout
-    ('eu', (5.0, 20.0))
+    >>> s.region, s.timeout, s.secret
+    ('eu', (5.0, 20.0), Secret('***'))
     """
 
     conn_id: str
-    api_key: str = field(repr=False)
+    secret: Secret
     region: str | None = None
     sender: str | None = None
     subaccount_id: str | None = None
@@ -87,10 +92,17 @@ class Smtp2goConnectionSettings:
     max_attempts: int | None = None
     deadline: float | None = None
 
+    @property
+    def api_key(self) -> str:
+        """The API key itself (for the client; never log or store it)."""
+        return self.secret.reveal()
+
     @classmethod
     def from_connection(cls, conn_id: str, password: str | None, extra: dict[str, Any]) -> Smtp2goConnectionSettings:
         """Parse a connection's password and extras; raise ``Smtp2goValidationError`` naming what is wrong."""
         from airflow_provider_smtp2go.client import REGIONS, Smtp2goValidationError
+        from airflow_provider_smtp2go.client.limits import CONNECT_TIMEOUT
+        from airflow_provider_smtp2go.client.secret import Secret
 
         def fail(field_name: str, rule: str, message: str) -> Smtp2goValidationError:
             return Smtp2goValidationError(field_name, rule, f"connection {conn_id!r}: {message}")
@@ -133,13 +145,13 @@ class Smtp2goConnectionSettings:
             timeout = (float(timeout_value[0]), float(timeout_value[1]))
         elif timeout_value is not None:
             read = number("timeout", float)
-            timeout = (min(_CONNECT_TIMEOUT, read), read)
+            timeout = (min(CONNECT_TIMEOUT, read), read)
         max_attempts = number("max_attempts", float)
         if max_attempts is not None and max_attempts != int(max_attempts):
             raise fail("max_attempts", "integer", f"max_attempts must be a whole number, got {max_attempts!r}")
         return cls(
             conn_id=conn_id,
-            api_key=api_key,
+            secret=Secret(api_key),
             region=region,
             sender=get("sender"),
             subaccount_id=get("subaccount_id"),
@@ -160,22 +172,45 @@ class Smtp2goConnectionSettings:
             budget["deadline"] = self.deadline
         return RetryPolicy(**{**budget, **changes})
 
-    def client_kwargs(self, **retry_changes: Any) -> dict[str, Any]:
+    def client_kwargs(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        activity_requests_per_minute: float | None = None,
+        **retry_changes: Any,
+    ) -> dict[str, Any]:
         """Keyword arguments for ``Smtp2goClient``/``AsyncSmtp2goClient`` (besides the key).
 
-        Every client of this process gets the same share of the activity budget, whichever
-        task, trigger or sensor builds it.
+        ``retry`` replaces the connection's policy (e.g. ``RetryPolicy.no_retries()`` for a
+        loop that retries itself); ``retry_changes`` adjust it instead. The activity share is
+        ``activity_requests_per_minute`` when given (a trigger's explicit share), else this
+        process's configured share, so the client's limiter and its caller agree on one budget.
         """
         kwargs: dict[str, Any] = {
             "region": self.region,
             "base_url": self.base_url,
             "subaccount_id": self.subaccount_id,
-            "retry": self.retry_policy(**retry_changes),
-            "activity_requests_per_minute": max(1, int(process_requests_per_minute())),
+            "retry": retry.with_changes(**retry_changes) if retry is not None else self.retry_policy(**retry_changes),
+            "activity_requests_per_minute": max(1, int(process_requests_per_minute(activity_requests_per_minute))),
         }
         if self.timeout is not None:
             kwargs["timeout"] = self.timeout
         return kwargs
+
+    def client_settings(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        activity_requests_per_minute: float | None = None,
+        **retry_changes: Any,
+    ) -> ClientSettings:
+        """The ``ClientSettings`` of this connection (same overrides as ``client_kwargs``)."""
+        from airflow_provider_smtp2go.client.settings import ClientSettings
+
+        kwargs = self.client_kwargs(
+            retry=retry, activity_requests_per_minute=activity_requests_per_minute, **retry_changes
+        )
+        return ClientSettings.create(self.secret, **kwargs)
 
 
 class Smtp2goHook(BaseHook):
@@ -236,21 +271,32 @@ class Smtp2goHook(BaseHook):
         return self.get_settings().sender
 
     # -- clients -----------------------------------------------------------------------------
-    def get_client(self) -> Smtp2goClient:
-        """A ``Smtp2goClient`` for this connection, created once per hook and reused."""
-        if self._client is None:
-            from airflow_provider_smtp2go.client import Smtp2goClient
+    def get_client(
+        self, *, retry: RetryPolicy | None = None, activity_requests_per_minute: float | None = None
+    ) -> Smtp2goClient:
+        """A ``Smtp2goClient`` for this connection, created once per hook and reused.
 
-            settings = self.get_settings()
-            self._client = Smtp2goClient(settings.api_key, **self._client_kwargs(settings))
+        With ``retry`` (e.g. ``RetryPolicy.no_retries()``) or ``activity_requests_per_minute``
+        the client is built for the caller, not cached: close it when done.
+        """
+        from airflow_provider_smtp2go.client import Smtp2goClient
+
+        if retry is not None or activity_requests_per_minute is not None:
+            return Smtp2goClient(self._client_settings(self.get_settings(), retry, activity_requests_per_minute))
+        if self._client is None:
+            self._client = Smtp2goClient(self._client_settings(self.get_settings(), None, None))
         return self._client
 
     def get_conn(self) -> Smtp2goClient:
         """``BaseHook`` convention: same as ``get_client()``."""
         return self.get_client()
 
-    async def aget_client(self) -> AsyncSmtp2goClient:
+    async def aget_client(
+        self, *, retry: RetryPolicy | None = None, activity_requests_per_minute: float | None = None
+    ) -> AsyncSmtp2goClient:
         """A new ``AsyncSmtp2goClient``; close it (``async with``) when done.
+
+        ``retry`` and ``activity_requests_per_minute`` override the connection's, as in ``get_client``.
 
         >>> async with await Smtp2goHook().aget_client() as client:  # doctest: +SKIP
         ...     page = await client.search_activity(search_email_id=email_id)
@@ -258,10 +304,16 @@ class Smtp2goHook(BaseHook):
         from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
 
         settings = await self.aget_settings()
-        return AsyncSmtp2goClient(settings.api_key, **self._client_kwargs(settings))
+        return AsyncSmtp2goClient(self._client_settings(settings, retry, activity_requests_per_minute))
 
-    def _client_kwargs(self, settings: Smtp2goConnectionSettings) -> dict[str, Any]:
-        return settings.client_kwargs(retry_ambiguous_sends=self.retry_ambiguous_sends)
+    def _client_settings(
+        self, settings: Smtp2goConnectionSettings, retry: RetryPolicy | None, activity_requests_per_minute: float | None
+    ) -> ClientSettings:
+        # The hook's opt-in applies only to the connection's own policy: an explicit one is taken as is.
+        changes = {} if retry is not None else {"retry_ambiguous_sends": self.retry_ambiguous_sends}
+        return settings.client_settings(
+            retry=retry, activity_requests_per_minute=activity_requests_per_minute, **changes
+        )
 
     def close(self) -> None:
         """Release pooled HTTP connections."""

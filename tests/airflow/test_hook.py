@@ -155,3 +155,37 @@ def test_clients_take_this_process_share_of_the_activity_budget(monkeypatch: pyt
     client = Smtp2goHook("budget_conn").get_client()
     limiter = client._activity_limiter
     assert limiter is not None and limiter.limit == 20
+
+
+def test_connection_settings_never_pickle_or_asdict_the_key() -> None:
+    import dataclasses
+    import pickle
+
+    key = fake_key()
+    settings = Smtp2goConnectionSettings.from_connection("c", key, {"region": "eu"})
+    assert key not in repr(dataclasses.asdict(settings)) + repr(settings) + str(settings)
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(settings)
+    assert settings.api_key == key  # still usable for building a client
+    assert key not in repr(settings.client_settings())
+
+
+def test_client_factories_take_a_retry_policy_and_an_explicit_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_conn(monkeypatch, "share_conn", fake_key(), {"base_url": "http://127.0.0.1:9/v3", "max_attempts": 4})
+    monkeypatch.setenv("AIRFLOW__SMTP2GO__ACTIVITY_REQUESTS_PER_MINUTE", "30")
+    hook = Smtp2goHook("share_conn")
+    assert hook.get_client().retry_policy.max_attempts == 4
+    one_shot = hook.get_client(retry=RetryPolicy.no_retries(), activity_requests_per_minute=7)
+    assert one_shot is not hook.get_client()  # built for the caller, not the cached client
+    assert one_shot.retry_policy == RetryPolicy.no_retries()
+    assert one_shot.settings.activity_requests_per_minute == 7
+    limiter = one_shot._activity_limiter
+    assert limiter is not None and limiter.limit == 7  # the explicit share reaches the limiter
+
+    async def main() -> tuple[int, int | None]:
+        async with await hook.aget_client(retry=RetryPolicy.no_retries(), activity_requests_per_minute=5) as c:
+            return c.retry_policy.max_attempts, c.settings.activity_requests_per_minute
+
+    assert asyncio.run(main()) == (1, 5)
+    kwargs = hook.get_settings().client_kwargs(activity_requests_per_minute=9, max_attempts=1)
+    assert kwargs["activity_requests_per_minute"] == 9 and kwargs["retry"].max_attempts == 1

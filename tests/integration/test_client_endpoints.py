@@ -22,6 +22,7 @@ from airflow_provider_smtp2go.client import (
     Smtp2goClient,
     Smtp2goError,
     Smtp2goSendFailed,
+    Smtp2goTransportError,
     Smtp2goValidationError,
 )
 from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
@@ -244,6 +245,55 @@ def test_async_client_endpoints(smtp2go_sandbox: Smtp2goSandbox) -> None:
             assert (await c.email_summary())["email_count"] == 1
 
     asyncio.run(scenario())
+
+
+def test_the_async_client_has_every_endpoint_of_the_sync_one(smtp2go_sandbox: Smtp2goSandbox) -> None:
+    async def scenario() -> None:
+        async with AsyncSmtp2goClient(
+            smtp2go_sandbox.api_key, base_url=smtp2go_sandbox.base_url, activity_requests_per_minute=None
+        ) as c:
+            await c.send(Email(sender="bot@example.com", to=["x+hard-bounce@example.com"], subject="x", text_body="y"))
+            smtp2go_sandbox.clock.advance(60)
+            assert (await c.email_bounces())["hardbounces"] == 1
+            assert "spams" in await c.email_spam()
+            assert "unsubscribes" in await c.email_unsubs()
+            assert "cycle_max" in await c.email_cycle()
+            await c.add_suppression("blocked@example.com", block_description="test")
+            listed = (await c.view_suppressions())["results"]
+            assert any(r["email_address"] == "blocked@example.com" for r in listed)
+            await c.remove_suppression("blocked@example.com", reasons=["manual"])
+            assert not any(
+                r["email_address"] == "blocked@example.com" for r in (await c.view_suppressions())["results"]
+            )
+            assert isinstance(await c.search_templates(), dict)
+            scan = await c.scan_activity(event_types=["hard-bounced"])
+            assert [e.event for e in scan.events] == ["hard-bounced"] and not scan.truncated
+
+    asyncio.run(scenario())
+
+
+def test_an_injected_httpx_client_honours_the_clients_timeout(smtp2go_sandbox: Smtp2goSandbox) -> None:
+    import time
+
+    import httpx
+
+    smtp2go_sandbox.inject_fault("stats/email_summary", kind="hang")
+
+    async def scenario() -> None:
+        async with httpx.AsyncClient(timeout=60) as http:  # its own timeout would wait a minute
+            c = AsyncSmtp2goClient(
+                smtp2go_sandbox.api_key,
+                base_url=smtp2go_sandbox.base_url,
+                timeout=(1, 1),
+                retry=RetryPolicy.no_retries(),
+                http_client=http,
+            )
+            with pytest.raises(Smtp2goTransportError, match="ReadTimeout"):
+                await c.email_summary()
+
+    started = time.monotonic()
+    asyncio.run(scenario())
+    assert time.monotonic() - started < 3
 
 
 def test_redirects_are_not_followed_so_the_key_stays_put(fake_api_key: str) -> None:

@@ -71,10 +71,13 @@ def test_200_with_failures_is_a_failed_send(data: dict[str, Any]) -> None:
 
 def test_200_with_data_error_raises() -> None:
     payload = {"request_id": "r-3", "data": {"error": "Sender not verified", "error_code": "E_ApiResponseCodes.X"}}
-    with pytest.raises(Smtp2goSendFailed, match="Sender not verified"):
+    with pytest.raises(Smtp2goSendFailed, match="Sender not verified") as sent:
         interpret_response(SEND, 200, {}, body(payload))
-    with pytest.raises(Smtp2goApiError, match="Sender not verified"):
+    assert type(sent.value) is Smtp2goSendFailed
+    with pytest.raises(Smtp2goApiError, match="Sender not verified") as read:
         interpret_response(READ, 200, {}, body(payload))
+    assert type(read.value) is Smtp2goApiError  # a read is not a refused email
+    assert (sent.value.request_id, sent.value.error_code) == ("r-3", "E_ApiResponseCodes.X")
 
 
 def test_fastaccept_success_needs_only_email_id() -> None:

@@ -2,7 +2,9 @@
 
 Both send the same JSON body to the same sandbox over loopback keep-alive connections; the
 sandbox runs in a subprocess so it does not share the client's GIL. Rounds alternate between
-the two so a noisy neighbour hurts both alike. Usage:
+the two so a noisy neighbour hurts both alike. Besides wall time, each case reports this
+process's CPU time per call (``time.process_time``: the sandbox's work is not in it), which
+stays comparable on a machine that other jobs keep busy. Usage:
 
     python benchmarks/client_overhead.py [--requests 2000] [--rounds 5]
 """
@@ -40,11 +42,12 @@ def start_sandbox(api_key: str) -> tuple[subprocess.Popen[str], str]:
     raise RuntimeError("the sandbox did not print its base URL")
 
 
-def timed(fn: Callable[[], object], n: int) -> float:
-    start = time.perf_counter()
+def timed(fn: Callable[[], object], n: int) -> tuple[float, float]:
+    """Wall and CPU seconds per call."""
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(n):
         fn()
-    return (time.perf_counter() - start) / n
+    return (time.perf_counter() - start) / n, (time.process_time() - cpu) / n
 
 
 def main() -> None:
@@ -86,17 +89,24 @@ def main() -> None:
         }
         for fn in cases.values():  # warm up connections and caches
             timed(fn, 50)
-        samples: dict[str, list[float]] = {name: [] for name in cases}
+        wall: dict[str, list[float]] = {name: [] for name in cases}
+        cpu: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.rounds):
             for name, fn in cases.items():
-                samples[name].append(timed(fn, args.requests // args.rounds))
-        baseline = statistics.median(samples["bare requests.Session.post"])
+                seconds, cpu_seconds = timed(fn, args.requests // args.rounds)
+                wall[name].append(seconds)
+                cpu[name].append(cpu_seconds)
+        bare_wall = statistics.median(wall["bare requests.Session.post"])
+        bare_cpu = statistics.median(cpu["bare requests.Session.post"])
         print(f"{args.requests} sends per case over loopback keep-alive, median of {args.rounds} alternating rounds\n")
-        print(f"| {'case':34} | {'µs/call':>8} | {'calls/s':>8} | {'vs bare':>7} |")
-        print(f"|{'-' * 36}|{'-' * 10}|{'-' * 10}|{'-' * 9}|")
-        for name, values in samples.items():
-            per_call = statistics.median(values)
-            print(f"| {name:34} | {per_call * 1e6:8.0f} | {1 / per_call:8.0f} | {per_call / baseline:6.2f}x |")
+        print(f"| {'case':34} | {'µs/call':>8} | {'vs bare':>7} | {'CPU µs/call':>11} | {'CPU vs bare':>11} |")
+        print(f"|{'-' * 36}|{'-' * 10}|{'-' * 9}|{'-' * 13}|{'-' * 13}|")
+        for name in cases:
+            per_call, per_cpu = statistics.median(wall[name]), statistics.median(cpu[name])
+            print(
+                f"| {name:34} | {per_call * 1e6:8.0f} | {per_call / bare_wall:6.2f}x "
+                f"| {per_cpu * 1e6:11.0f} | {per_cpu / bare_cpu:10.2f}x |"
+            )
         client.close()
         session.close()
         lean.close()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtp2go.client.activity import ActivityEvent, ActivityPage, EventType
+from airflow_provider_smtp2go.client.activity import ActivityEvent, ActivityPage, ActivityScan, EventType
 from airflow_provider_smtp2go.client.errors import (
     Smtp2goAmbiguousSendError,
     Smtp2goApiError,
@@ -30,6 +30,8 @@ from airflow_provider_smtp2go.client.messages import Attachment, Email
 from airflow_provider_smtp2go.client.protocol import ApiCall, ApiResult, SendResult
 from airflow_provider_smtp2go.client.regions import REGIONS
 from airflow_provider_smtp2go.client.retry import Deadline, Decision, RetryPolicy
+from airflow_provider_smtp2go.client.secret import Secret
+from airflow_provider_smtp2go.client.settings import ClientOptions, ClientSettings
 
 if TYPE_CHECKING:
     from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
@@ -39,15 +41,19 @@ __all__ = [
     "REGIONS",
     "ActivityEvent",
     "ActivityPage",
+    "ActivityScan",
     "ApiCall",
     "ApiResult",
     "AsyncSmtp2goClient",
     "Attachment",
+    "ClientOptions",
+    "ClientSettings",
     "Deadline",
     "Decision",
     "Email",
     "EventType",
     "RetryPolicy",
+    "Secret",
     "SendResult",
     "Smtp2goAmbiguousSendError",
     "Smtp2goApiError",

@@ -405,7 +405,13 @@ class Smtp2goHandler(logging.Handler):
             if not self._shut:
                 self._shut = True
                 try:
-                    self._worker.close(self.flush_timeout)
+                    if not self._worker.close(self.flush_timeout) and self._worker.alive and logging.raiseExceptions:
+                        # The worker is stuck in a request (a server that never answers): once
+                        # the process exits its email is gone, and nobody would know.
+                        self._stderr(
+                            f"{self!r}: close() gave up after {self.flush_timeout:g} s with an alert email still "
+                            "being sent; whether it was delivered is unknown"
+                        )
                 finally:
                     self._client.close()
                     _LIVE_HANDLERS.discard(self)

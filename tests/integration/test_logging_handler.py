@@ -182,6 +182,20 @@ def test_slow_api_never_blocks_the_logging_thread(sandbox: Smtp2goSandbox, make_
     assert "2,000 records" in slow.text_body
 
 
+def test_close_says_so_when_an_email_is_still_in_flight(
+    sandbox: Smtp2goSandbox, make_handler: Factory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    handler = make_handler(flush_timeout=0.5, timeout=30, retry_deadline=30)
+    sandbox.inject_fault("email/send", kind="hang", rate=1.0)
+    logger_with(handler, "it.hang").error("into the void")
+    started = time.monotonic()
+    handler.close()
+    assert time.monotonic() - started < 2.0
+    err = capsys.readouterr().err
+    assert "gave up after 0.5 s with an alert email still being sent" in err
+    assert "Traceback" not in err
+
+
 def test_api_down_does_not_hang_flush_or_close(make_handler: Factory, capsys: pytest.CaptureFixture[str]) -> None:
     handler = make_handler(base_url="http://127.0.0.1:9/v3", flush_timeout=1, retry_deadline=0.5)
     logger = logger_with(handler, "it.down")

@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from datetime import date, datetime
 from email.message import EmailMessage, Message
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from urllib.parse import urlsplit
 
 from airflow_provider_smtp2go.client.activity import (
     ActivityPage,
@@ -285,6 +286,208 @@ def view_template(settings: ClientSettings, template_id: str) -> ApiCall:
     return ApiCall("template/view", {"id": template_id})
 
 
+# Webhooks: /webhook/view|add|edit|remove (shapes in shared/reference/webhooks.md §6).
+
+WEBHOOK_EMAIL_EVENTS = frozenset({"delivered", "unsubscribe", "spam", "bounce", "processed", "reject", "click", "open"})
+"""The ``events`` a webhook can subscribe to (the webhook spelling, not ``/activity/search``'s)."""
+WEBHOOK_SMS_EVENTS = frozenset({"delivered", "failed", "rejected", "sending", "submitted"})
+WEBHOOK_OUTPUT_FORMATS = frozenset({"form", "json"})
+WEBHOOK_AUTH_TYPES = frozenset({"bearer", "basic"})
+
+
+def _webhook_url(url: str) -> str:
+    text = url.strip() if isinstance(url, str) else ""
+    try:
+        parts = urlsplit(text)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a bad IPv6 literal or port
+        valid = False
+    if not valid or any(c in text for c in "\r\n \t\x00"):
+        raise Smtp2goValidationError("url", "url", f"expected an http(s) URL, got {url!r}")
+    return text
+
+
+def _choices(values: Iterable[str] | None, name: str, allowed: frozenset[str]) -> list[str] | None:
+    if values is None:
+        return None
+    listed = [values] if isinstance(values, str) else list(values)
+    unknown = [v for v in listed if v not in allowed]
+    if unknown:
+        # SMTP2GO is said to ignore unknown names silently: a typo would never fire.
+        raise Smtp2goValidationError(
+            name, "choice", f"unknown value {unknown[0]!r}; expected some of {', '.join(sorted(allowed))}"
+        )
+    return listed
+
+
+def _header_names(values: Iterable[str] | None, name: str) -> list[str] | None:
+    if values is None:
+        return None
+    listed = [values] if isinstance(values, str) else [str(v) for v in values]
+    for value in listed:
+        if not value.strip() or any(c in value for c in "\r\n:"):
+            raise Smtp2goValidationError(name, "format", f"{value!r} is not a header name or username")
+    return listed
+
+
+def _webhook_fields(
+    *,
+    url: str | None,
+    events: Iterable[str] | None,
+    sms_events: Iterable[str] | None,
+    headers: Iterable[str] | None,
+    usernames: Iterable[str] | None,
+    output_format: str | None,
+    auth_header_type: str | None,
+    auth_header_value: str | None,
+    subaccount_id: str | None,
+) -> dict[str, Any]:
+    if output_format is not None and output_format not in WEBHOOK_OUTPUT_FORMATS:
+        raise Smtp2goValidationError("output_format", "choice", f"expected 'form' or 'json', got {output_format!r}")
+    if auth_header_type is not None and auth_header_type not in WEBHOOK_AUTH_TYPES:
+        raise Smtp2goValidationError(
+            "auth_header_type", "choice", f"expected 'bearer' or 'basic', got {auth_header_type!r}"
+        )
+    if (auth_header_type is None) != (auth_header_value is None):
+        raise Smtp2goValidationError(
+            "auth_header_value", "required", "auth_header_type and auth_header_value go together"
+        )
+    if auth_header_value is not None and (
+        not auth_header_value.strip() or "\r" in auth_header_value or "\n" in auth_header_value
+    ):
+        # Never echo the value: it is the receiver's secret.
+        raise Smtp2goValidationError("auth_header_value", "format", "must be one non-empty line")
+    return _body(
+        url=_webhook_url(url) if url is not None else None,
+        events=_choices(events, "events", WEBHOOK_EMAIL_EVENTS),
+        sms_events=_choices(sms_events, "sms_events", WEBHOOK_SMS_EVENTS),
+        headers=_header_names(headers, "headers"),
+        usernames=_header_names(usernames, "usernames"),
+        output_format=output_format,
+        auth_header_type=auth_header_type,
+        auth_header_value=auth_header_value,
+        subaccount_id=subaccount_id,
+    )
+
+
+def _webhook_id(webhook_id: int) -> int:
+    if isinstance(webhook_id, bool) or not isinstance(webhook_id, int) or webhook_id < 1:
+        raise Smtp2goValidationError("id", "integer", f"a webhook id is a positive integer, got {webhook_id!r}")
+    return webhook_id
+
+
+def webhook_view(settings: ClientSettings, *, subaccount_id: str | None = None) -> ApiCall:
+    """``/webhook/view``: the account's webhooks (read them with ``parse_webhooks``).
+
+    >>> from airflow_provider_smtp2go.client.settings import ClientSettings
+    >>> webhook_view(ClientSettings.of("api-key")).endpoint
+    'webhook/view'
+    """
+    return ApiCall("webhook/view", _body(subaccount_id=subaccount_id or settings.subaccount_id))
+
+
+def webhook_add(
+    settings: ClientSettings,
+    url: str,
+    *,
+    events: Iterable[str] | None = None,
+    sms_events: Iterable[str] | None = None,
+    headers: Iterable[str] | None = None,
+    usernames: Iterable[str] | None = None,
+    output_format: str | None = None,
+    auth_header_type: str | None = None,
+    auth_header_value: str | None = None,
+    subaccount_id: str | None = None,
+) -> ApiCall:
+    """``/webhook/add``.  ``events`` use the webhook names (``bounce``, ``open``...).
+
+    Not idempotent: a retried add that had reached SMTP2GO creates a second webhook (and plans
+    allow few), so look for the URL with ``/webhook/view`` before adding again.
+
+    >>> from airflow_provider_smtp2go.client.settings import ClientSettings
+    >>> settings = ClientSettings.of("api-key")
+    >>> webhook_add(settings, "https://airflow.example.com/smtp2go/webhooks/", events=["bounce"]).body["events"]
+    ['bounce']
+    """
+    return ApiCall(
+        "webhook/add",
+        _webhook_fields(
+            url=url,
+            events=events,
+            sms_events=sms_events,
+            headers=headers,
+            usernames=usernames,
+            output_format=output_format,
+            auth_header_type=auth_header_type,
+            auth_header_value=auth_header_value,
+            subaccount_id=subaccount_id or settings.subaccount_id,
+        ),
+    )
+
+
+def webhook_edit(
+    settings: ClientSettings,
+    webhook_id: int,
+    *,
+    url: str | None = None,
+    events: Iterable[str] | None = None,
+    sms_events: Iterable[str] | None = None,
+    headers: Iterable[str] | None = None,
+    usernames: Iterable[str] | None = None,
+    output_format: str | None = None,
+    auth_header_type: str | None = None,
+    auth_header_value: str | None = None,
+    subaccount_id: str | None = None,
+) -> ApiCall:
+    """``/webhook/edit``: send only what changes (whether SMTP2GO keeps the rest is UNVERIFIED,
+    so callers wanting certainty send every field).
+
+    >>> from airflow_provider_smtp2go.client.settings import ClientSettings
+    >>> webhook_edit(ClientSettings.of("api-key"), 4317, events=["bounce", "spam"]).body
+    {'events': ['bounce', 'spam'], 'id': 4317}
+    """
+    fields = _webhook_fields(
+        url=url,
+        events=events,
+        sms_events=sms_events,
+        headers=headers,
+        usernames=usernames,
+        output_format=output_format,
+        auth_header_type=auth_header_type,
+        auth_header_value=auth_header_value,
+        subaccount_id=subaccount_id or settings.subaccount_id,
+    )
+    return ApiCall("webhook/edit", {**fields, "id": _webhook_id(webhook_id)})
+
+
+def webhook_remove(settings: ClientSettings, webhook_id: int, *, subaccount_id: str | None = None) -> ApiCall:
+    """``/webhook/remove``; the answer echoes the removed webhook.
+
+    >>> from airflow_provider_smtp2go.client.settings import ClientSettings
+    >>> webhook_remove(ClientSettings.of("api-key"), 4317).body
+    {'id': 4317}
+    """
+    return ApiCall(
+        "webhook/remove", _body(id=_webhook_id(webhook_id), subaccount_id=subaccount_id or settings.subaccount_id)
+    )
+
+
+def parse_webhooks(data: Any) -> list[dict[str, Any]]:
+    """The webhooks in a ``/webhook/view`` answer's ``data``: the spec shows one object, live
+    answers a list (UNVERIFIED); both are read as a list.
+
+    >>> parse_webhooks({"id": 4317, "url": "https://example.com/hook"})
+    [{'id': 4317, 'url': 'https://example.com/hook'}]
+    >>> parse_webhooks([])
+    []
+    """
+    if isinstance(data, dict):
+        return [dict(data)] if data else []
+    if isinstance(data, list):
+        return [dict(item) for item in data if isinstance(item, dict)]
+    return []
+
+
 # Parsers: the answer's ``data`` as each method returns it.
 
 
@@ -298,6 +501,10 @@ def _permissions(call: ApiCall, result: ApiResult) -> list[str]:
 
 def _send_result(call: ApiCall, result: ApiResult) -> SendResult:
     return parse_send_result(result, fastaccept=bool(call.body.get("fastaccept")))
+
+
+def _webhooks(call: ApiCall, result: ApiResult) -> list[dict[str, Any]]:
+    return parse_webhooks(result.data)
 
 
 def _activity_page(call: ApiCall, result: ApiResult) -> ActivityPage:
@@ -358,3 +565,7 @@ class EndpointMethods:
     remove_suppression = Endpoint(remove_suppression, _data)
     search_templates = Endpoint(search_templates, _data)
     view_template = Endpoint(view_template, _data)
+    view_webhooks = Endpoint(webhook_view, _webhooks)
+    add_webhook = Endpoint(webhook_add, _data)
+    edit_webhook = Endpoint(webhook_edit, _data)
+    remove_webhook = Endpoint(webhook_remove, _data)

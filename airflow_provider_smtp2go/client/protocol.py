@@ -27,7 +27,9 @@ from airflow_provider_smtp2go.client.redaction import contains_secret, cut, reda
 from airflow_provider_smtp2go.client.retry import parse_retry_after
 
 API_KEY_HEADER = "X-Smtp2go-Api-Key"
-SEND_ENDPOINTS = frozenset({"email/send", "email/mime"})
+#: Calls that are not idempotent: a repeat after an unanswered attempt may be a second email (or,
+#: for ``webhook/add``, a second webhook), so they are never retried once the request has left.
+SEND_ENDPOINTS = frozenset({"email/send", "email/mime", "webhook/add"})
 RATE_LIMITED_ENDPOINTS = frozenset({"activity/search"})
 #: Error texts copied into exceptions are cut to these lengths (after redaction).
 MAX_ERROR_CHARS = 1000

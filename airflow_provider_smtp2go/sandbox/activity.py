@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_provider_smtp2go.sandbox.clock import SandboxClock
-from airflow_provider_smtp2go.sandbox.state import SandboxState, StoredEvent
+from airflow_provider_smtp2go.sandbox.state import ReceivedMessage, SandboxState, StoredEvent
 from airflow_provider_smtp2go.sandbox.wire import (
     Response,
     decode_json,
@@ -61,12 +61,17 @@ _HOST_EVENTS = frozenset({"delivered", "soft-bounced", "hard-bounced"})
 _CLIENT = {"client": "Sandbox Mail", "client_device": "desktop", "client_os": "Linux"}
 
 
+def message_id(message: ReceivedMessage) -> str:
+    """The ``Message-Id`` header the sandbox gives a message (events and webhooks show it)."""
+    return f"<{message.email_id}@sandbox.smtp2go.local>"
+
+
 def _headers_text(ev: StoredEvent) -> str:
     m = ev.message
     lines = [f"From: {m.sender}", f"To: {', '.join(m.to)}"]
     if m.cc:
         lines.append(f"Cc: {', '.join(m.cc)}")
-    lines += [f"Subject: {m.subject}", f"Message-Id: <{m.email_id}@sandbox.smtp2go.local>"]
+    lines += [f"Subject: {m.subject}", f"Message-Id: {message_id(m)}"]
     if m.schedule_id:
         lines.append(f"X-Smtp2go-Schedule-Id: {m.schedule_id}")
     lines += [f"{k}: {v}" for k, v in m.custom_headers.items()]
@@ -112,13 +117,14 @@ def render_event(
     }
     if ev.event in ("opened", "clicked"):
         out["email_client"] = dict(_CLIENT)
-        out["metadata"] = {"url": _first_link(m.html_body)} if ev.event == "clicked" else {}
+        out["metadata"] = {"url": first_link(m.html_body)} if ev.event == "clicked" else {}
     if include_headers:
         out["headers"] = _headers_text(ev)
     return out
 
 
-def _first_link(html: str) -> str:
+def first_link(html: str) -> str:
+    """The first ``href`` of an HTML body: the link a "click" follows."""
     start = html.find('href="')
     if start < 0:
         return "https://example.com/"

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_smtp2go.sandbox import activity, stats
+from airflow_provider_smtp2go.sandbox import activity, stats, webhook_config
 from airflow_provider_smtp2go.sandbox.faults import ActivityLimiter
 from airflow_provider_smtp2go.sandbox.sending import SendContext, handle_mime, handle_send
 from airflow_provider_smtp2go.sandbox.state import (
@@ -32,6 +32,7 @@ from airflow_provider_smtp2go.sandbox.state import (
     Template,
     normalize_path,
 )
+from airflow_provider_smtp2go.sandbox.webhook_config import WebhookRegistry
 from airflow_provider_smtp2go.sandbox.wire import (
     API_KEY_INVALID,
     ENDPOINT_NOT_FOUND,
@@ -71,11 +72,13 @@ class SandboxApi:
         *,
         max_size_bytes: int = DEFAULT_MAX_SIZE_BYTES,
         activity_limiter: ActivityLimiter | None = None,
+        webhooks: WebhookRegistry | None = None,
     ) -> None:
         self.state = state
         self.clock = state.clock
         self.max_size_bytes = max_size_bytes
         self.activity_limiter = activity_limiter
+        self.webhooks = webhooks or WebhookRegistry()
 
     @staticmethod
     def parse(path: str, header_key: str | None, content_type: str | None, body: bytes) -> ParsedRequest:
@@ -135,6 +138,9 @@ class SandboxApi:
     def _permissions(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
         paths = sorted(ROUTES) if key.permissions is None else sorted(key.permissions)
         return success([f"/{p}" for p in paths])
+
+    def _webhook(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
+        return webhook_config.handle(path, payload, self.webhooks)
 
     def _suppression_view(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
         wanted = str(payload.get("email_address") or "").strip().lower()
@@ -250,5 +256,9 @@ ROUTES: dict[str, Handler] = {
     "template/add": SandboxApi._template_add,
     "template/view": SandboxApi._template_view,
     "template/search": SandboxApi._template_search,
+    "webhook/view": SandboxApi._webhook,
+    "webhook/add": SandboxApi._webhook,
+    "webhook/edit": SandboxApi._webhook,
+    "webhook/remove": SandboxApi._webhook,
 }
 """Endpoint path (``email/send`` form) -> handler.  Everything else answers 404."""

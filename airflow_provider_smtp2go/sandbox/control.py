@@ -20,7 +20,6 @@ Example::
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 import string
 import threading
@@ -33,7 +32,7 @@ from airflow_provider_smtp2go.sandbox.activity import render_event
 from airflow_provider_smtp2go.sandbox.api import DEFAULT_MAX_SIZE_BYTES, SandboxApi
 from airflow_provider_smtp2go.sandbox.clock import SandboxClock
 from airflow_provider_smtp2go.sandbox.faults import ActivityLimiter, Fault, FaultPlan
-from airflow_provider_smtp2go.sandbox.server import DEFAULT_CONNECTION_TIMEOUT, SandboxHTTPServer
+from airflow_provider_smtp2go.sandbox.server import DEFAULT_CONNECTION_TIMEOUT, SandboxHTTPServer, is_loopback
 from airflow_provider_smtp2go.sandbox.state import (
     DEFAULT_IDEMPOTENCY_HEADERS,
     ReceivedMessage,
@@ -41,6 +40,9 @@ from airflow_provider_smtp2go.sandbox.state import (
     Suppression,
     Template,
 )
+from airflow_provider_smtp2go.sandbox.webhook_config import DEFAULT_MAX_WEBHOOKS, WebhookRegistry
+from airflow_provider_smtp2go.sandbox.webhooks import DEFAULT_TIMEOUT as DEFAULT_WEBHOOK_TIMEOUT
+from airflow_provider_smtp2go.sandbox.webhooks import RETRY_SCHEDULE, WebhookDeliverer
 from airflow_provider_smtp2go.sandbox.wire import Response
 
 _KEY_ALPHABET = string.ascii_letters + string.digits
@@ -51,16 +53,6 @@ def generate_api_key() -> str:
     return "api-" + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(32))
 
 
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP literals."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 class Smtp2goSandbox:
     """A local SMTP2GO: an HTTP server speaking the v3 API, plus inspection and control.
 
@@ -69,6 +61,11 @@ class Smtp2goSandbox:
     closed, so idle keep-alive clients cannot pin a thread each forever.  It binds loopback
     only unless ``allow_non_loopback=True`` (it accepts any caller's mail and has a well-known
     key, so exposing it is a choice to make explicitly).
+
+    Webhooks registered through ``/webhook/add`` (at most ``max_webhooks``, default 1 as on
+    free plans) are POSTed by :attr:`webhooks` (a
+    :class:`~airflow_provider_smtp2go.sandbox.webhooks.WebhookDeliverer`: its deliveries,
+    attempts and faults); ``webhook_timeout`` and ``webhook_retry_schedule`` tune delivery.
 
     Example::
 
@@ -93,6 +90,9 @@ class Smtp2goSandbox:
         idempotency_headers: Iterable[str] = DEFAULT_IDEMPOTENCY_HEADERS,
         fault_seed: int = 0,
         connection_timeout: float = DEFAULT_CONNECTION_TIMEOUT,
+        max_webhooks: int = DEFAULT_MAX_WEBHOOKS,
+        webhook_timeout: float = DEFAULT_WEBHOOK_TIMEOUT,
+        webhook_retry_schedule: Iterable[float] = RETRY_SCHEDULE,
     ) -> None:
         if not is_loopback(host) and not allow_non_loopback:
             raise ValueError(
@@ -110,7 +110,21 @@ class Smtp2goSandbox:
         self.faults = FaultPlan(seed=fault_seed)
         self.activity_limiter = ActivityLimiter(activity_limit_per_minute, 60.0) if enforce_activity_limit else None
         self.max_size_bytes = max_size_bytes
-        self.api = SandboxApi(self.state, max_size_bytes=max_size_bytes, activity_limiter=self.activity_limiter)
+        self.webhook_registry = WebhookRegistry(max_webhooks=max_webhooks)
+        self.webhooks = WebhookDeliverer(
+            self.webhook_registry,
+            self.clock,
+            timeout=webhook_timeout,
+            retry_schedule=webhook_retry_schedule,
+            fault_seed=fault_seed,
+        )
+        self.state.add_listener(self.webhooks.on_events)
+        self.api = SandboxApi(
+            self.state,
+            max_size_bytes=max_size_bytes,
+            activity_limiter=self.activity_limiter,
+            webhooks=self.webhook_registry,
+        )
         self.api_key = api_key or generate_api_key()
         self.state.add_key(self.api_key)
         self._server: SandboxHTTPServer | None = None
@@ -136,6 +150,7 @@ class Smtp2goSandbox:
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="smtp2go-sandbox", daemon=True
         )
         self._thread.start()
+        self.webhooks.start()
         return self
 
     def stop(self) -> None:
@@ -143,6 +158,7 @@ class Smtp2goSandbox:
         server, self._server = self._server, None
         if server is None:
             return
+        self.webhooks.stop()
         server.shutdown()
         server.server_close()
         server.close_connections()
@@ -272,12 +288,15 @@ class Smtp2goSandbox:
         self.faults.clear()
 
     def reset(self) -> None:
-        """Forget messages, events, counts, suppressions, templates, faults and rate-limit history.
+        """Forget messages, events, counts, suppressions, templates, webhooks and their deliveries,
+        faults and rate-limit history.
 
         API keys and the clock are kept.
         """
         self.state.reset()
         self.faults.clear()
+        self.webhook_registry.clear()
+        self.webhooks.reset()
         if self.activity_limiter is not None:
             self.activity_limiter.reset()
 

@@ -243,6 +243,54 @@ def _drive_clock(sb: Smtp2goSandbox, query: Query, payload: Payload) -> Response
     return _clock(sb, query, payload)
 
 
+WEBHOOK_FAULT_FIELDS = ("kind", "count", "rate", "event", "webhook_id", "delay")
+
+
+def _webhooks(sb: Smtp2goSandbox, query: Query, payload: Payload) -> Response:
+    return json_response(200, {"webhooks": [h.to_dict() for h in sb.webhook_registry.all()]})
+
+
+def _webhook_deliveries(sb: Smtp2goSandbox, query: Query, payload: Payload) -> Response:
+    webhook_id = _query_one(query, "webhook_id")
+    if webhook_id is not None and not webhook_id.isdigit():
+        raise ValueError("'webhook_id' must be a whole number.")
+    deliveries = sb.webhooks.deliveries(
+        webhook_id=int(webhook_id) if webhook_id is not None else None,
+        event=_query_one(query, "event"),
+        email_id=_query_one(query, "email_id"),
+    )
+    return json_response(200, {"deliveries": deliveries, "pending": sb.webhooks.pending()})
+
+
+def _webhook_attempts(sb: Smtp2goSandbox, query: Query, payload: Payload) -> Response:
+    return json_response(200, {"attempts": sb.webhooks.attempts()})
+
+
+def _webhook_faults(sb: Smtp2goSandbox, query: Query, payload: Payload) -> Response:
+    return json_response(200, {"faults": [f.to_dict() for f in sb.webhooks.faults.list()]})
+
+
+def _add_webhook_fault(sb: Smtp2goSandbox, query: Query, payload: Payload) -> Response:
+    _only(payload, WEBHOOK_FAULT_FIELDS)
+    kind = _string(payload, "kind", required=True) or ""
+    rest = {k: v for k, v in payload.items() if k != "kind"}
+    return json_response(201, sb.webhooks.inject_fault(kind, **rest).to_dict())
+
+
+def _clear_webhook_faults(sb: Smtp2goSandbox, query: Query, payload: Payload) -> Response:
+    sb.webhooks.faults.clear()
+    return json_response(200, {"faults": []})
+
+
+def _drain_webhooks(sb: Smtp2goSandbox, query: Query, payload: Payload) -> Response:
+    _only(payload, ("timeout",))
+    timeout = payload.get("timeout", 10)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 600:
+        raise ValueError("'timeout' must be a number of seconds between 0 and 600.")
+    drained = sb.webhooks.drain(float(timeout))
+    return json_response(200, {"drained": drained, "pending": sb.webhooks.pending()})
+
+
 def _reset(sb: Smtp2goSandbox, query: Query, payload: Payload) -> Response:
     sb.reset()
     return json_response(200, {"reset": True})
@@ -270,7 +318,28 @@ ROUTES: tuple[ControlRoute, ...] = (
     ControlRoute(
         "POST", "clock", "freeze, set, advance", "freeze, set (a date) or advance (seconds) the clock", _drive_clock
     ),
-    ControlRoute("POST", "reset", "", "forget messages, events, counts, faults; keep keys and clock", _reset),
+    ControlRoute("GET", "webhooks", "", "registered webhooks (auth values shown, as /webhook/view does)", _webhooks),
+    ControlRoute(
+        "GET",
+        "webhooks/deliveries",
+        "",
+        "every webhook callback with its attempts; ?webhook_id= &event= &email_id= filter",
+        _webhook_deliveries,
+    ),
+    ControlRoute("GET", "webhooks/attempts", "", "every delivery attempt and its answer, in order", _webhook_attempts),
+    ControlRoute("GET", "webhooks/faults", "", "webhook delivery faults still able to fire", _webhook_faults),
+    ControlRoute(
+        "POST",
+        "webhooks/faults",
+        ", ".join(WEBHOOK_FAULT_FIELDS),
+        "add a delivery fault: duplicate, delay, out_of_order, down (see sandbox/webhook_faults.py)",
+        _add_webhook_fault,
+    ),
+    ControlRoute("DELETE", "webhooks/faults", "", "remove every webhook delivery fault", _clear_webhook_faults),
+    ControlRoute(
+        "POST", "webhooks/drain", "timeout", "wait until every callback due by now has been attempted", _drain_webhooks
+    ),
+    ControlRoute("POST", "reset", "", "forget messages, events, counts, faults, webhooks; keep keys and clock", _reset),
 )
 
 _BY_KEY = {(r.method, r.name): r for r in ROUTES}

@@ -17,6 +17,7 @@ Example (normally you use :class:`~airflow_provider_smtp2go.sandbox.Smtp2goSandb
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import select
 import socket
 import threading
@@ -48,6 +49,16 @@ CONTROL_PREFIX = "/_sandbox"
 SERVER_NAME = "smtp2go-sandbox"
 
 _date_cache: tuple[int, str] = (0, "")
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP literals (the only hosts the sandbox binds or posts to)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _http_date() -> str:

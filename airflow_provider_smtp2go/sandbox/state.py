@@ -19,7 +19,7 @@ import hashlib
 import itertools
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -219,6 +219,11 @@ class SandboxState:
         self._requests_by_key: Counter[tuple[str, str]] = Counter()
         self.evicted = 0
         self._high_water = -1
+        self._listeners: list[Callable[[list[StoredEvent]], None]] = []
+
+    def add_listener(self, listener: Callable[[list[StoredEvent]], None]) -> None:
+        """Call ``listener(events)`` with the events of every message stored from now on (webhooks)."""
+        self._listeners.append(listener)
 
     # -- keys ---------------------------------------------------------------------------------
     def add_key(self, api_key: str, permissions: Iterable[str] | None = None) -> None:
@@ -294,6 +299,8 @@ class SandboxState:
                 if self._arrivals[old.fingerprint] <= 0:
                     del self._arrivals[old.fingerprint]
                 self.evicted += 1
+        for listener in self._listeners:  # outside the lock: listeners may take their own
+            listener(events)
 
     def high_water(self) -> int:
         """The newest event's sequence number: pins a paged search to the events that existed."""

@@ -92,7 +92,7 @@ def test_key_without_permission_gets_403_but_may_read_its_permissions(sb: Smtp2g
 
 
 def test_unknown_path_is_404_json(sb: Smtp2goSandbox) -> None:
-    resp = send(sb, "webhook/add", url="https://example.com/hook")
+    resp = send(sb, "sms/send", destination=["+64210000000"])
     assert resp.status_code == 404
     assert "error_code" in resp.json()["data"]
 

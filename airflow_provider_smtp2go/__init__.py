@@ -106,6 +106,12 @@ def get_provider_info() -> dict[str, Any]:
             {"integration-name": integration, "python-modules": ["airflow_provider_smtp2go.triggers.smtp2go"]}
         ],
         "notifications": ["airflow_provider_smtp2go.notifications.smtp2go.Smtp2goNotifier"],
+        "plugins": [
+            {
+                "name": "smtp2go_webhooks",
+                "plugin-class": "airflow_provider_smtp2go.plugins.webhooks.Smtp2goWebhooksPlugin",
+            }
+        ],
         "config": {
             "smtp2go": {
                 "description": "SMTP2GO provider settings shared by every connection in this Airflow process.",

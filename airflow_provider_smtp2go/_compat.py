@@ -137,6 +137,17 @@ def object_storage_path_class() -> type[Any]:
     return cls
 
 
+def asset_class() -> type[Any]:
+    """``Asset`` (Airflow 3), or ``Dataset``, its Airflow 2 name; imported on first use."""
+    try:
+        from airflow.sdk import Asset
+    except ImportError:  # Airflow 2
+        from airflow.datasets import Dataset
+
+        return Dataset  # type: ignore[no-any-return,unused-ignore]
+    return Asset
+
+
 async def get_async_connection(conn_id: str) -> Connection:
     """Fetch a connection without blocking the event loop (triggerer, Deadline Alerts).
 
@@ -178,6 +189,7 @@ __all__ = [
     "Context",
     "PokeReturnValue",
     "TriggerEvent",
+    "asset_class",
     "async_connection_extra",
     "conf",
     "get_async_connection",

@@ -1,0 +1,1 @@
+"""Airflow plugins this provider ships (see :mod:`.webhooks`)."""

@@ -86,56 +86,77 @@ class Recorded:
     asset_event_ids: tuple[int, ...] = ()
 
 
+Post = tuple[str, Sequence[ActivityEvent]]
+"""One post's account and the events it stands for."""
+
+
 def record_events(account: str, events: Sequence[ActivityEvent]) -> Recorded:
-    """Record each new event as an asset event, atomically with its dedupe receipt.
+    """Record each new event of one post as an asset event (see :func:`record_posts`)."""
+    return record_posts([(account, events)])[0]
+
+
+def record_posts(posts: Sequence[Post]) -> list[Recorded]:
+    """Record the new events of several posts in **one** transaction, atomically with their
+    dedupe receipts; one :class:`Recorded` per post.
 
     Commits before returning: when this returns, every event is durably recorded (now or by
     an earlier post); when it raises, nothing of this call is.  A race with another replica
     (the same key, or the same new asset row, inserted meanwhile) rolls back and retries.
+    An event that appears twice among ``posts`` is recorded once (the later copy counts as a
+    duplicate).
     """
     from sqlalchemy.exc import IntegrityError  # noqa: PLC0415  (Airflow-side imports stay lazy)
 
     from airflow_provider_smtp2go.webhooks.dedupe import dedupe_key  # noqa: PLC0415
 
-    keyed = dict((dedupe_key(account, ev), ev) for ev in events)  # one post may repeat itself
+    keyed = [[(dedupe_key(account, ev), ev) for ev in events] for account, events in posts]
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            ids = _record_once(account, keyed)
+            created = _record_once([account for account, _ in posts], keyed)
         except IntegrityError:
             if attempt == MAX_ATTEMPTS:
                 raise
             continue
-        return Recorded(created=len(ids), duplicates=len(events) - len(ids), asset_event_ids=tuple(ids))
+        return [
+            Recorded(created=len(ids), duplicates=len(events) - len(ids), asset_event_ids=tuple(ids))
+            for ids, (_, events) in zip(created, posts, strict=True)
+        ]
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _record_once(account: str, keyed: dict[str, ActivityEvent]) -> list[int]:
+def _record_once(accounts: list[str], keyed: list[list[tuple[str, ActivityEvent]]]) -> list[list[int]]:
     from airflow.assets.manager import AssetManager  # noqa: PLC0415
     from airflow.utils.session import create_session  # noqa: PLC0415
 
     from airflow_provider_smtp2go.webhooks import dedupe  # noqa: PLC0415
 
-    ids: list[int] = []
+    created: list[list[int]] = [[] for _ in keyed]
     with create_session() as session:  # commits on success, rolls back on any exception
         dedupe.ensure_table(session)
-        already = dedupe.seen(session, keyed)
-        new = [(key, ev) for key, ev in keyed.items() if key not in already]
+        taken = dedupe.seen(session, (key for post in keyed for key, _ in post))
+        new: list[tuple[int, str, ActivityEvent]] = []
+        for index, post in enumerate(keyed):
+            for key, ev in post:
+                if key not in taken:
+                    taken.add(key)
+                    new.append((index, key, ev))
         if not new:
-            return ids
-        dedupe.claim(session, account, new)
+            return created
+        for account in set(accounts):
+            dedupe.claim(session, account, [(key, ev) for index, key, ev in new if accounts[index] == account])
         session.flush()  # the unique check happens here, before any asset event exists
         assets: dict[str, Any] = {}
-        for key, ev in new:
-            uri = asset_uri(ev.event, account)
+        for index, key, ev in new:
+            uri = asset_uri(ev.event, accounts[index])
             if uri not in assets:
                 assets[uri] = _asset_model(session, uri)
-            extra = {**ev.to_dict(), "account": account, "dedupe_key": key}
+            extra = {**ev.to_dict(), "account": accounts[index], "dedupe_key": key}
             # The keywords every Airflow 3.1-3.3 accepts (3.2 added partition and team options).
             asset_event = AssetManager.register_asset_change(asset=assets[uri], extra=extra, session=session)
             if asset_event is None:
                 raise RuntimeError(f"Airflow did not record an asset event for {uri}")
-            ids.append(int(asset_event.id))
-    return ids
+            created[index].append(int(asset_event.id))
+    return created
 
 
 def _asset_model(session: Session, uri: str) -> Any:

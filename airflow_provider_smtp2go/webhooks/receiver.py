@@ -30,9 +30,10 @@ Example::
 import logging
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_smtp2go.webhooks.assets import ACCOUNT_PATTERN, DEFAULT_ACCOUNT, Recorded, record_events
+from airflow_provider_smtp2go.webhooks.assets import ACCOUNT_PATTERN, DEFAULT_ACCOUNT, Recorded
 from airflow_provider_smtp2go.webhooks.auth import SecretCache
 from airflow_provider_smtp2go.webhooks.events import WebhookPayloadError, parse_events
+from airflow_provider_smtp2go.webhooks.writer import EventWriter
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 URL_PREFIX = "/smtp2go/webhooks"
 """Where the plugin mounts the receiver in the api-server (outside Airflow's reserved prefixes)."""
 MAX_BODY_BYTES = 1024 * 1024
+RECORD_TIMEOUT = 30.0
+"""Seconds a post waits for its transaction before answering 503 (SMTP2GO gives up after ~10 s)."""
 NEEDS = "The SMTP2GO webhook receiver needs Airflow 3.1 or newer (FastAPI plugin apps); this is Airflow {}."
 log = logging.getLogger(__name__)
 
@@ -50,8 +53,13 @@ class PayloadTooLarge(Exception):
     """The body passed :data:`MAX_BODY_BYTES`."""
 
 
-def create_app(*, secrets: "SecretCache | None" = None, max_body_bytes: int = MAX_BODY_BYTES) -> "FastAPI":
-    """A fresh receiver app (the plugin makes one; tests make their own)."""
+def create_app(
+    *, secrets: "SecretCache | None" = None, writer: "EventWriter | None" = None, max_body_bytes: int = MAX_BODY_BYTES
+) -> "FastAPI":
+    """A fresh receiver app (the plugin makes one; tests make their own).
+
+    Concurrent posts are recorded together by ``writer`` (group commit, :mod:`.writer`).
+    """
     from airflow_provider_smtp2go._compat import AIRFLOW_V_3_1_PLUS, AIRFLOW_VERSION  # noqa: PLC0415
 
     if not AIRFLOW_V_3_1_PLUS:
@@ -60,6 +68,7 @@ def create_app(*, secrets: "SecretCache | None" = None, max_body_bytes: int = MA
     from fastapi.responses import JSONResponse  # noqa: PLC0415  (evaluated: FastAPI reads these annotations)
 
     cache = secrets or SecretCache()
+    ingest = writer or EventWriter()
     app = FastAPI(
         title="SMTP2GO webhooks",
         description="Receives SMTP2GO webhook posts and records them as Airflow asset events.",
@@ -74,13 +83,14 @@ def create_app(*, secrets: "SecretCache | None" = None, max_body_bytes: int = MA
 
     @app.post("/")
     async def receive_default(request: Request) -> JSONResponse:
-        return await _receive(request, DEFAULT_ACCOUNT, cache, max_body_bytes)
+        return await _receive(request, DEFAULT_ACCOUNT, cache, ingest, max_body_bytes)
 
     @app.post("/{account}")
     async def receive(account: str, request: Request) -> JSONResponse:
-        return await _receive(request, account, cache, max_body_bytes)
+        return await _receive(request, account, cache, ingest, max_body_bytes)
 
     app.state.secrets = cache
+    app.state.writer = ingest
     return app
 
 
@@ -91,8 +101,10 @@ def _answer(status: int, body: "dict[str, Any]", headers: "dict[str, str] | None
 
 
 async def _receive(
-    request: "StarletteRequest", account: str, cache: SecretCache, max_body_bytes: int
+    request: "StarletteRequest", account: str, cache: SecretCache, writer: EventWriter, max_body_bytes: int
 ) -> "JSONResponse":
+    import asyncio  # noqa: PLC0415
+
     from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
 
     if not ACCOUNT_PATTERN.match(account):
@@ -111,7 +123,8 @@ async def _receive(
     if not events:
         return _answer(200, {"created": 0, "duplicates": 0, "ignored": 1})
     try:
-        recorded: Recorded = await run_in_threadpool(record_events, account, events)
+        future = writer.submit(account, events)
+        recorded: Recorded = await asyncio.wait_for(asyncio.wrap_future(future), RECORD_TIMEOUT)
     except Exception:
         # Not 2xx, so SMTP2GO retries; the body names no detail (it may hold SQL).
         log.exception("SMTP2GO webhook: could not record %d event(s) for account %r", len(events), account)

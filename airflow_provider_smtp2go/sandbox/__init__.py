@@ -2,8 +2,9 @@
 
 Pure standard library; importing it is cheap.  See :class:`Smtp2goSandbox` for the Python API,
 :mod:`.behaviours` for the recipient addresses that bounce/open/click, :mod:`.faults` for
-scripted failures and :mod:`.control` for the ``/_sandbox/*`` inspection API (send
-``CONTROL_HEADERS`` with every request to it).
+scripted failures, :mod:`.control` for the ``/_sandbox/*`` inspection API (send
+``CONTROL_HEADERS`` with every request to it) and :mod:`.webhooks` for webhook delivery (a
+webhook registered through ``/webhook/add`` is POSTed for its events, on the sandbox clock).
 
 Example::
 

@@ -170,6 +170,29 @@ async def async_connection_extra(conn: Connection) -> dict[str, Any]:
     return dict(conn.extra_dejson)
 
 
+def previous_task_instance(ti: Any, earlier: Any = None, *, success: bool = False) -> Any:
+    """The task's instance in the run before ``earlier`` (a value this returned), else before ``ti``'s.
+
+    ``ti`` is the callback context's task instance. ``None`` when there is no earlier run.
+    Airflow 3.2+ asks the Execution API (``RuntimeTaskInstance.get_previous_ti``, runs ordered
+    by logical date; ``success`` keeps successful task instances only). Airflow 2 reads the
+    ORM (``TaskInstance.get_previous_ti``), where ``success`` can only filter on the DAG run's
+    state. Airflow 3.0 and 3.1 offer no such call in a task: ``NotImplementedError``.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        get_previous_ti = getattr(ti, "get_previous_ti", None)
+        if get_previous_ti is None:
+            raise NotImplementedError("this Airflow version cannot read a task's previous runs from a task")
+        logical_date = None if earlier is None else earlier.logical_date
+        return get_previous_ti(state="success" if success else None, logical_date=logical_date, map_index=ti.map_index)
+    from airflow.utils.state import DagRunState
+
+    base = ti if earlier is None else earlier
+    if getattr(base, "task", None) is None:  # an instance read from the DB: the lookup needs its DAG
+        base.task = ti.task
+    return base.get_previous_ti(state=DagRunState.SUCCESS if success else None)
+
+
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_0_PLUS",
@@ -195,4 +218,5 @@ __all__ = [
     "get_async_connection",
     "mask_secret",
     "object_storage_path_class",
+    "previous_task_instance",
 ]

@@ -10,7 +10,12 @@ Without ``subject``/``html_body`` the notifier sends the shipped default, which 
 task, run, try number, state, exception and a link to the log. Every field is a Jinja template
 rendered with the callback context, plus ``notification`` (the same facts the default uses:
 ``notification.dag_id``, ``.task_id``, ``.run_id``, ``.try_number``, ``.state``,
-``.exception``, ``.log_url``...).
+``.exception``, ``.log_url``, and ``.alert``: what storm control made of this callback).
+
+Storm control (``repeat=``, ``window=``; see ``alert_policy``): by default a task alerts on a
+change of state. Use the same notifier as ``on_failure_callback`` and ``on_success_callback``:
+the first failure sends one email, repeats are muted, the first success after them sends one
+"recovered" email with a digest of what was muted.
 """
 
 # ruff: noqa: PLC0415  (imports inside functions are deliberate: DAG parsing must stay cheap)
@@ -18,12 +23,22 @@ rendered with the callback context, plus ``notification`` (the same facts the de
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
 from functools import cache
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtp2go._compat import AIRFLOW_V_3_1_PLUS, BaseNotifier
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook, airflow_error
+from airflow_provider_smtp2go.notifications.alert_policy import (
+    AlertDecision,
+    AlertPolicy,
+    RepeatMode,
+    decide,
+    event_of,
+    task_history,
+)
+from airflow_provider_smtp2go.utils.attachments import attachment_specs
 
 if TYPE_CHECKING:
     from airflow_provider_smtp2go._compat import Context
@@ -51,14 +66,20 @@ def _text(value: Any) -> str | None:
     return str(getattr(value, "value", value))
 
 
-def notification_summary(context: Mapping[str, Any]) -> dict[str, Any]:
-    """What happened, from any callback context (task, DAG, Deadline Alert; Airflow 2 or 3)."""
+def notification_summary(context: Mapping[str, Any], decision: AlertDecision | None = None) -> dict[str, Any]:
+    """What happened, from any callback context (task, DAG, Deadline Alert; Airflow 2 or 3).
+
+    ``decision`` (storm control's ruling) fills ``alert`` and makes a recovery's state
+    ``"recovered"``.
+    """
     ti = context.get("ti") or context.get("task_instance")
     dag_run = context.get("dag_run")
     dag = context.get("dag")
     exception = context.get("exception")
     deadline = context.get("deadline")
-    if exception is not None:
+    if decision is not None and decision.kind == "recovered":
+        state = "recovered"
+    elif exception is not None:
         state = "failed"
     elif deadline is not None:
         state = "missed its deadline"
@@ -79,6 +100,7 @@ def notification_summary(context: Mapping[str, Any]) -> dict[str, Any]:
         "reason": _text(context.get("reason")),
         "exception": None if exception is None else f"{type(exception).__name__}: {exception}",
         "log_url": _text(_get(ti, "log_url")),
+        "alert": (decision or AlertDecision(send=True, kind="notification")).template_facts(),
     }
 
 
@@ -101,8 +123,15 @@ class Smtp2goNotifier(BaseNotifier):
     :param bcc: blind-copy recipients.
     :param reply_to: a Reply-To address.
     :param custom_headers: extra headers.
-    :param attachments: as for ``Smtp2goSendEmailOperator``.
+    :param attachments: as for ``Smtp2goSendEmailOperator`` (never read as template files).
     :param smtp2go_conn_id: the ``smtp2go`` connection.
+    :param repeat: storm control for a failure when the run before also failed: ``"suppress"``
+        (mute it; the recovery email carries a digest), ``"thread"`` (send it as a reply in
+        the incident's thread) or ``"send"`` (no storm control). Default:
+        ``[smtp2go] alert_repeat``, else ``"suppress"``.
+    :param window: with ``"suppress"``, at most one reminder per window; with ``"thread"``, a
+        new thread per window; counted from the last success. A ``timedelta`` or seconds.
+        Default: ``[smtp2go] alert_window`` (seconds), else none.
     """
 
     template_fields = (
@@ -118,7 +147,7 @@ class Smtp2goNotifier(BaseNotifier):
         "attachments",
         "smtp2go_conn_id",
     )
-    template_ext = (".html",)
+    template_ext: Sequence[str] = (".html",)
 
     def __init__(
         self,
@@ -134,6 +163,8 @@ class Smtp2goNotifier(BaseNotifier):
         custom_headers: Mapping[str, str] | None = None,
         attachments: Sequence[Any] | None = None,
         smtp2go_conn_id: str = Smtp2goHook.default_conn_name,
+        repeat: RepeatMode | None = None,
+        window: timedelta | float | None = None,
         **kwargs: Any,
     ) -> None:
         if AIRFLOW_V_3_1_PLUS:
@@ -153,13 +184,56 @@ class Smtp2goNotifier(BaseNotifier):
         self.bcc = bcc
         self.reply_to = reply_to
         self.custom_headers = custom_headers
-        self.attachments = attachments
+        # A list, so the template-file rule in render_template can tell it from a body.
+        self.attachments = attachment_specs(attachments)
         self.smtp2go_conn_id = smtp2go_conn_id
+        if repeat is not None or window is not None:
+            AlertPolicy.configured(repeat or "send", window or 0)  # refuse a typo when the DAG is parsed
+        self.repeat = repeat
+        self.window = window
+        self.decision: AlertDecision | None = None
+        # Rendering writes into these fields; a notifier called again (one instance serves every
+        # run of a DAG that dag.test() or a DAG processor keeps loaded) starts from the templates.
+        self._templates = {name: getattr(self, name) for name in self.template_fields}
+
+    def alert_decision(self, context: Mapping[str, Any]) -> AlertDecision:
+        """Storm control's ruling on this callback (reads the task's earlier runs; see ``alert_policy``).
+
+        Unreadable history sends the email (a duplicate beats a missed alert).
+        """
+        policy = AlertPolicy.configured(self.repeat, self.window)
+        summary = notification_summary(context)
+        ti = context.get("ti") or context.get("task_instance")
+        identity = (summary["dag_id"], summary["task_id"], summary["map_index"])
+        current = f"{summary['run_id']}/{summary['try_number']}"
+        end_date = _get(ti, "end_date")
+        now = end_date if isinstance(end_date, datetime) else datetime.now(timezone.utc)
+        try:
+            return decide(policy, event_of(context), task_history(context), identity=identity, now=now, current=current)
+        except Exception as exc:  # any trouble reading history: alert anyway
+            self.log.warning("Storm control could not read the task's earlier runs (%s); sending the alert", exc)
+            return AlertDecision(send=True, kind="notification")
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        for name, template in self._templates.items():
+            setattr(self, name, template)
+        self.decision = self.alert_decision(context)
         # Mutated in place: copying an Airflow 2 Context touches its deprecated keys (warnings).
-        context["notification"] = notification_summary(context)  # type: ignore[typeddict-unknown-key]
+        context["notification"] = notification_summary(context, self.decision)  # type: ignore[typeddict-unknown-key]
         super().render_template_fields(context, jinja_env)
+
+    def render_template(
+        self, content: Any, context: Any, jinja_env: Any = None, seen_oids: set[int] | None = None
+    ) -> Any:
+        # Only a body may name a template file: "report.html" among the attachments is a file to
+        # attach, not a Jinja template to render in its place (the operator's rule too).
+        if isinstance(content, (list, tuple, set, dict)):
+            saved, self.template_ext = self.template_ext, ()
+            try:
+                return super().render_template(content, context, jinja_env, seen_oids)
+            finally:
+                self.template_ext = saved
+        return super().render_template(content, context, jinja_env, seen_oids)
 
     @property
     def hook(self) -> Smtp2goHook:
@@ -173,12 +247,19 @@ class Smtp2goNotifier(BaseNotifier):
         """
         from airflow_provider_smtp2go.email_fields import build_email, resolve_sender
 
+        decision = self.decision or AlertDecision(send=True, kind="notification")
         subject: Any = self.subject
         if isinstance(subject, str):  # the shipped subject template spans lines; a subject is one
             subject = " ".join(subject.split()) or None
+            if subject and decision.threaded and decision.reply and not subject.lower().startswith("re:"):
+                subject = f"Re: {subject}"  # what mail clients thread on, with References
         hint = f"pass sender= to Smtp2goNotifier or set the 'sender' extra of connection {self.smtp2go_conn_id!r}"
+        sender = resolve_sender(self.sender, sender, hint=hint)
+        headers: Any = self.custom_headers  # anything but a mapping: Email refuses it, naming the field
+        if decision.headers and (headers is None or isinstance(headers, Mapping)):
+            headers = {**decision.headers_for(sender), **(headers or {})}  # the DAG author's headers win
         return build_email(
-            sender=resolve_sender(self.sender, sender, hint=hint),
+            sender=sender,
             to=self.to,
             cc=self.cc,
             bcc=self.bcc,
@@ -186,14 +267,26 @@ class Smtp2goNotifier(BaseNotifier):
             subject=subject,
             html_body=self.html_body,
             text_body=self.text_body,
-            custom_headers=self.custom_headers,
+            custom_headers=headers,
             attachments=self.attachments,
         )
+
+    def _muted(self) -> bool:
+        """Whether storm control mutes this callback (logged, so the task log says why)."""
+        decision = self.decision
+        if decision is None or decision.send:
+            return False
+        self.log.info(
+            "SMTP2GO alert not sent: a %s muted by storm control (see Smtp2goNotifier repeat=)", decision.kind
+        )
+        return True
 
     def notify(self, context: Context) -> None:
         """Send the (already rendered) notification; raise an Airflow error if it fails."""
         from airflow_provider_smtp2go.client import Smtp2goError
 
+        if self._muted():
+            return
         with self.hook as hook:
             try:
                 email = self.build_email(hook.default_sender)
@@ -206,6 +299,8 @@ class Smtp2goNotifier(BaseNotifier):
         """``notify`` for the triggerer (Deadline Alerts): async connection access and HTTP."""
         from airflow_provider_smtp2go.client import Smtp2goError
 
+        if self._muted():
+            return
         hook = self.hook
         try:
             settings = await hook.aget_settings()

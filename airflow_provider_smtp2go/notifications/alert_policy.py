@@ -195,7 +195,7 @@ def decide(
         )
     new_window = policy.window is not None and thread.period(now) != thread.period(_when(previous) or now)
     if policy.repeat == "thread":
-        headers = thread.opening(now, first=False) if new_window else thread.reply(now)
+        headers = thread.opening(now, first=True) if new_window else thread.reply(now)
         return AlertDecision(send=True, kind="repeat", threaded=True, reply=not new_window, headers=headers)
     if not new_window:
         return AlertDecision(send=False, kind="repeat")

@@ -14,11 +14,19 @@ import pytest
 from conftest import TEST_DAGS, load_dag
 
 from airflow_provider_smtp2go._compat import AIRFLOW_VERSION
+from airflow_provider_smtp2go.notifications.alert_policy import (
+    MAX_DIGEST_RUNS,
+    AlertDecision,
+    AlertPolicy,
+    FakeHistory,
+    PastRun,
+    decide,
+)
 
 DAGS = TEST_DAGS / "smtp2go_test_alert_floods.py"
 FAILURES = 20
 
-pytestmark = pytest.mark.skipif(
+needs_task_history = pytest.mark.skipif(
     AIRFLOW_VERSION[0] == 3 and AIRFLOW_VERSION < (3, 2, 0),
     reason="Airflow 3.0/3.1 tasks cannot read earlier runs (no get_previous_ti): storm control sends every alert",
 )
@@ -36,6 +44,7 @@ def run_flood(dag_id: str) -> list[Any]:
     return states
 
 
+@needs_task_history
 def test_default_alerts_on_change_of_state_failure_then_recovered(airflow_db, smtp2go_conn) -> None:
     run_flood("smtp2go_test_flood_default")
 
@@ -52,6 +61,7 @@ def test_default_alerts_on_change_of_state_failure_then_recovered(airflow_db, sm
     assert recovered.custom_headers["References"] == failed.custom_headers["Message-ID"]
 
 
+@needs_task_history
 def test_thread_sends_every_failure_in_one_thread(airflow_db, smtp2go_conn) -> None:
     run_flood("smtp2go_test_flood_thread")
 
@@ -73,6 +83,7 @@ def test_thread_sends_every_failure_in_one_thread(airflow_db, smtp2go_conn) -> N
     assert "Muted alerts" not in replies[-1].html_body  # nothing was muted
 
 
+@needs_task_history
 def test_alert_repeat_config_option_sets_the_default(airflow_db, smtp2go_conn, monkeypatch) -> None:
     monkeypatch.setenv("AIRFLOW__SMTP2GO__ALERT_REPEAT", "thread")
     run_flood("smtp2go_test_flood_configured")
@@ -89,3 +100,86 @@ def test_send_mode_is_the_old_behaviour(airflow_db, smtp2go_conn) -> None:
     assert len(messages) == FAILURES + 1
     assert all("Message-ID" not in m.custom_headers for m in messages)
     assert messages[-1].subject.startswith("[Airflow] smtp2go_test_flood_send.load: success (")
+
+
+# -- the policy's rules over a written-out history (no Airflow run needed) ------------------------
+
+T0 = datetime(2025, 6, 1, tzinfo=timezone.utc)
+
+
+def hourly_failures(count: int) -> list[PastRun]:
+    """A success at T0, then ``count`` hourly failures; newest first, as history reads."""
+    runs = [PastRun(f"run{h}", "failed", end_date=T0 + timedelta(hours=h)) for h in range(1, count + 1)]
+    return [*runs[::-1], PastRun("run0", "success", end_date=T0)]
+
+
+def rule(policy: AlertPolicy, runs: list[PastRun], hour: int, event: str = "failure") -> AlertDecision:
+    return decide(
+        policy,
+        event,
+        FakeHistory(runs),
+        identity=("etl", "load", -1),
+        now=T0 + timedelta(hours=hour),
+        current=f"r{hour}",
+    )
+
+
+def test_suppress_with_a_window_sends_one_reminder_per_window_with_what_was_muted() -> None:
+    policy = AlertPolicy(repeat="suppress", window=timedelta(hours=6))
+    sent = {}
+    for hour in range(1, 15):  # failures at 1..14 h after the success at T0
+        decision = rule(policy, hourly_failures(hour - 1), hour)
+        if decision.send:
+            sent[hour] = decision
+    # windows [0,6) [6,12) [12,18) from the last success: one email each
+    assert sorted(sent) == [1, 6, 12]
+    assert sent[1].kind == "failure"
+    assert [r.run_id for r in sent[6].muted] == ["run2", "run3", "run4", "run5"]
+    assert [r.run_id for r in sent[12].muted] == [f"run{h}" for h in range(7, 12)]
+    assert sent[12].headers["In-Reply-To"] == sent[1].headers["Message-ID"]  # one thread per incident
+
+
+def test_thread_with_a_window_starts_a_new_thread_each_window() -> None:
+    policy = AlertPolicy(repeat="thread", window=timedelta(hours=6))
+    decisions = {hour: rule(policy, hourly_failures(hour - 1), hour) for hour in range(1, 9)}
+    assert all(d.send for d in decisions.values())
+    first_root = decisions[1].headers["Message-ID"]
+    assert {decisions[h].headers["In-Reply-To"] for h in range(2, 6)} == {first_root}
+    second_root = decisions[6].headers["Message-ID"]
+    assert second_root != first_root and not decisions[6].reply
+    assert decisions[7].headers["In-Reply-To"] == second_root
+
+
+def test_success_after_success_sends_nothing_and_recovery_digests_the_streak() -> None:
+    policy = AlertPolicy()
+    assert not rule(policy, [PastRun("run0", "success", end_date=T0)], 1, "success").send
+    recovered = rule(policy, hourly_failures(5), 6, "success")
+    assert recovered.send and recovered.kind == "recovered"
+    assert [r.run_id for r in recovered.streak] == [f"run{h}" for h in range(1, 6)]
+    assert [r.run_id for r in recovered.muted] == [f"run{h}" for h in range(2, 6)]
+
+
+def test_a_digest_stops_at_its_bound_and_says_so() -> None:
+    recovered = rule(AlertPolicy(), hourly_failures(MAX_DIGEST_RUNS + 30), 200, "success")
+    assert len(recovered.streak) == MAX_DIGEST_RUNS and recovered.truncated
+
+
+def test_unreadable_history_and_other_events_send() -> None:
+    assert decide(AlertPolicy(), "failure", None, identity=("etl", "load", -1)).send
+    assert rule(AlertPolicy(), hourly_failures(3), 4, "other").send  # a Deadline Alert, a DAG callback
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"ALERT_REPEAT": "loud"}, "alert_repeat"), ({"ALERT_WINDOW": "an hour"}, "alert_window")],
+)
+def test_bad_config_names_the_option(monkeypatch, env: dict[str, str], message: str) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(f"AIRFLOW__SMTP2GO__{name}", value)
+    with pytest.raises(ValueError, match=message):
+        AlertPolicy.configured()
+
+
+def test_config_window_is_seconds(monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW__SMTP2GO__ALERT_WINDOW", "3600")
+    assert AlertPolicy.configured() == AlertPolicy(repeat="suppress", window=timedelta(hours=1))

@@ -152,3 +152,27 @@ def test_summary_tolerates_an_empty_context() -> None:
     assert summary["dag_id"] == "unknown DAG"
     assert summary["state"] == "notification"
     assert summary["task_id"] is None
+
+
+def test_an_html_attachment_is_attached_not_loaded_as_a_template(smtp2go_conn, tmp_path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text("<p>{{ not a template }}</p>")
+    notifier = Smtp2goNotifier(to="oncall@example.com", repeat="send", attachments=[str(page)])
+    notifier(failure_context())
+    (message,) = smtp2go_conn.sandbox.messages()
+    assert [(a.filename, a.size) for a in message.attachments] == [("report.html", page.stat().st_size)]
+
+
+def test_a_notifier_called_again_renders_from_its_templates(smtp2go_conn) -> None:
+    notifier = Smtp2goNotifier(to="oncall@example.com", repeat="send", subject="{{ ti.task_id }} {{ run_id }}")
+    notifier(failure_context())
+    notifier(failure_context(run_id="manual__2025-05-02"))
+    assert [m.subject for m in smtp2go_conn.sandbox.messages()] == [
+        "load manual__2025-05-01",
+        "load manual__2025-05-02",
+    ]
+
+
+def test_a_typo_in_repeat_is_refused_when_the_dag_is_parsed() -> None:
+    with pytest.raises(ValueError, match="repeat"):
+        Smtp2goNotifier(to="oncall@example.com", repeat="mute")  # type: ignore[arg-type]

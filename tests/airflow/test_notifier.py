@@ -119,9 +119,10 @@ def test_deadline_alert_callback_shape(smtp2go_conn) -> None:
     from airflow.sdk import AsyncCallback
 
     AsyncCallback(Smtp2goNotifier, kwargs={"to": "oncall@example.com"})  # accepted as a callback
+    # The shape the scheduler builds (Deadline.handle_miss): the REST API's DAGRunResponse.
     context = {
-        "dag_run": {"dag_id": "etl", "run_id": "scheduled__y", "state": "running"},
-        "deadline": {"id": "d1"},
+        "dag_run": {"dag_id": "etl", "dag_run_id": "scheduled__y", "state": "running"},
+        "deadline": {"id": "d1", "deadline_time": "2025-05-01T10:00:00+00:00"},
     }
 
     async def fire() -> None:
@@ -130,6 +131,7 @@ def test_deadline_alert_callback_shape(smtp2go_conn) -> None:
     asyncio.run(fire())
     (message,) = smtp2go_conn.sandbox.messages()
     assert message.subject == "[Airflow] etl: missed its deadline (scheduled__y)"
+    assert "2025-05-01T10:00:00+00:00" in message.html_body
 
 
 def test_send_failure_raises_an_airflow_error(smtp2go_conn) -> None:

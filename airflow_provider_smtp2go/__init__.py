@@ -134,6 +134,24 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "60",
                         "default": "30",
                     },
+                    "alert_repeat": {
+                        "description": "Storm control for Smtp2goNotifier and the email backend when a task "
+                        "fails again: suppress (mute repeats; the recovery email carries a digest), thread "
+                        "(send each as a reply in one thread) or send (no storm control). The email backend "
+                        "cannot read task history, so it threads unless this is send.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "thread",
+                        "default": "suppress",
+                    },
+                    "alert_window": {
+                        "description": "Seconds. With suppress, at most one reminder per window; with thread, "
+                        "a new thread per window; counted from the task's last success. 0: no window.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": "3600",
+                        "default": "0",
+                    },
                 },
             }
         },

@@ -15,7 +15,7 @@ number of workers.
   (a stable ``Message-ID`` for the first email, ``In-Reply-To``/``References`` on the rest, a
   subject without the run id); the recovery closes the thread. With a ``window``, each
   window starts a new thread.
-* ``"send"``: no storm control; every callback sends (the behaviour before 0.2).
+* ``"send"``: no storm control; every callback sends (the behaviour before storm control).
 
 A success after a success sends nothing unless ``repeat="send"``. Callbacks that are not a
 task success or failure (Deadline Alerts, DAG-level callbacks) always send.
@@ -33,6 +33,7 @@ False
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -413,3 +414,54 @@ def task_history(context: Mapping[str, Any]) -> TaskHistory | None:
     if AIRFLOW_V_3_0_PLUS and not hasattr(ti, "get_previous_ti"):
         return None
     return AirflowTaskHistory(ti)
+
+
+#: Airflow 2's alert subject: ``Airflow alert: <TaskInstance: dag.task run_id [failed]>``.
+_AIRFLOW2_ALERT = re.compile(r"<TaskInstance: (?P<task>\S+) \S+ (?:map_index=(?P<map_index>-?\d+) )?\[")
+#: Airflow 3's: the task instance's field list, ``... task_id='load' dag_id='etl' run_id='...' ...``.
+_AIRFLOW3_FIELD = re.compile(r"\b(task_id|dag_id|run_id)='([^']*)'|\bmap_index=(-?\d+)")
+
+
+def backend_threading(subject: str, sender: str, policy: AlertPolicy) -> tuple[str, dict[str, str]]:
+    """Subject and threading headers for an alert the ``[email]`` backend sends.
+
+    Airflow calls a backend with the rendered subject and body only, no task context, so the
+    backend cannot read history: it threads (``repeat`` ``"thread"`` or ``"suppress"``), it
+    cannot mute. It recognises Airflow's own alert subjects (2.x and 3.x), replaces them with
+    a stable ``Airflow alert: <dag>.<task>`` and files every alert of that task under one
+    thread; any other subject, or ``repeat="send"``, is left as it is.
+
+    >>> subject, headers = backend_threading(
+    ...     "Airflow alert: <TaskInstance: etl.load scheduled__2025-05-01 [failed]>",
+    ...     "ops@example.com", AlertPolicy())
+    >>> subject, sorted(headers)
+    ('Airflow alert: etl.load', ['In-Reply-To', 'Message-ID', 'References'])
+    """
+    if policy.repeat == "send":
+        return subject, {}
+    found = _alert_identity(subject)
+    if found is None:
+        return subject, {}
+    task, map_index = found
+    label = task if map_index in (None, -1) else f"{task}[{map_index}]"
+    root = _message_id("backend", task, map_index)
+    own = _message_id("backend-alert", task, map_index, subject)  # the full subject names run, try, state
+    threading = AlertDecision(
+        send=True, kind="failure", headers={"Message-ID": own, "In-Reply-To": root, "References": root}
+    )
+    return f"Airflow alert: {label}", threading.headers_for(sender)
+
+
+def _alert_identity(subject: str) -> tuple[str, int | None] | None:
+    """``(dag.task, map_index)`` from one of Airflow's alert subjects, else ``None``."""
+    match = _AIRFLOW2_ALERT.search(subject)
+    if match:
+        map_index = match["map_index"]
+        return match["task"], None if map_index is None else int(map_index)
+    fields: dict[str, str] = {}
+    for name, value, map_index in _AIRFLOW3_FIELD.findall(subject):
+        fields.setdefault(name or "map_index", value or map_index)
+    if {"task_id", "dag_id", "run_id"} <= fields.keys():
+        index = int(fields["map_index"]) if "map_index" in fields else None
+        return f"{fields['dag_id']}.{fields['task_id']}", index
+    return None

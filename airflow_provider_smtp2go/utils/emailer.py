@@ -11,6 +11,12 @@ It accepts every way Airflow calls a backend: Airflow 2's ``airflow.utils.email.
 (a comma-joined ``to``, ``files``, ``cc``/``bcc``, MIME options, ``dryrun``, extra kwargs) and
 Airflow 3's legacy-backend notifier (a list ``to``, ``conn_id`` from ``[email] email_conn_id``,
 ``from_email``). Unlike some backends it raises when the email is not accepted.
+
+Storm control: Airflow passes a backend no task context, so it cannot tell a first failure
+from a repeat. It threads instead: Airflow's own alert subjects become a stable
+``Airflow alert: <dag>.<task>`` and every alert of a task carries ``In-Reply-To``/``References``
+to one thread (``[smtp2go] alert_repeat = send`` turns this off). For alert-on-change with a
+recovery email, use ``Smtp2goNotifier`` as ``on_failure_callback`` and ``on_success_callback``.
 """
 
 # ruff: noqa: PLC0415  (imports inside functions are deliberate: DAG parsing must stay cheap)
@@ -82,6 +88,7 @@ def send_email(  # noqa: PLR0917 (Airflow calls backends positionally)
     from airflow_provider_smtp2go.client import Smtp2goError
     from airflow_provider_smtp2go.email_fields import build_email, resolve_sender
     from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook, airflow_error
+    from airflow_provider_smtp2go.notifications.alert_policy import AlertPolicy, backend_threading
 
     if kwargs:
         log.debug("SMTP2GO email backend ignores unsupported arguments: %s", sorted(kwargs))
@@ -92,6 +99,10 @@ def send_email(  # noqa: PLR0917 (Airflow calls backends positionally)
                 lambda: hook.default_sender,
                 hint="set [email] from_email or the 'sender' extra of the smtp2go connection",
             )
+            subject, thread_headers = backend_threading(subject, sender, AlertPolicy.configured())
+            headers: Any = custom_headers  # anything but a mapping: Email refuses it, naming the field
+            if thread_headers and (headers is None or isinstance(headers, Mapping)):
+                headers = {**thread_headers, **(headers or {})}  # the caller's headers win
             email = build_email(
                 sender=sender,
                 to=to,
@@ -99,7 +110,7 @@ def send_email(  # noqa: PLR0917 (Airflow calls backends positionally)
                 bcc=bcc,
                 subject=subject,
                 html_body=html_content,
-                custom_headers=custom_headers,
+                custom_headers=headers,
                 attachments=files,
             )
             if dryrun:

@@ -98,3 +98,48 @@ def test_airflow_email_on_failure_goes_through_the_backend(
     assert message.to == ["oncall@example.com"]
     assert "boom" in message.subject
     assert message.sender_address == smtp2go_conn.extra["sender"]
+
+
+def test_airflow_alerts_are_threaded_per_task_with_a_stable_subject(
+    run_dag, smtp2go_conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__EMAIL__EMAIL_BACKEND", BACKEND)
+
+    run_dag(TEST_DAGS / "smtp2go_test_email_on_failure.py")
+    run_dag(TEST_DAGS / "smtp2go_test_email_on_failure.py")
+
+    first, second = smtp2go_conn.sandbox.messages()
+    # Airflow's subject names the run (3.x: the whole task instance); a thread needs one subject.
+    assert first.subject == second.subject == "Airflow alert: smtp2go_test_email_on_failure.boom"
+    root = first.custom_headers["References"]
+    assert second.custom_headers["References"] == first.custom_headers["In-Reply-To"] == root
+    assert root.endswith("@example.com>")  # the sender's domain
+    assert first.custom_headers["Message-ID"] != second.custom_headers["Message-ID"]
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("Airflow alert: <TaskInstance: etl.load manual__2025-05-01 [failed]>", "Airflow alert: etl.load"),
+        ("Airflow alert: <TaskInstance: etl.load manual__1 map_index=3 [up_for_retry]>", "Airflow alert: etl.load[3]"),
+        (
+            "Airflow alert: id=UUID('x') task_id='load' dag_id='etl' run_id='r1' try_number=1 map_index=-1",
+            "Airflow alert: etl.load",
+        ),
+        ("Nightly load failed", "Nightly load failed"),  # not Airflow's: left alone, not threaded
+    ],
+)
+def test_backend_recognises_airflow_alert_subjects(smtp2go_conn, subject: str, expected: str) -> None:
+    send_email("a@example.com", subject, "<p>b</p>")
+    (message,) = smtp2go_conn.sandbox.messages()
+    assert message.subject == expected
+    assert ("References" in message.custom_headers) == (expected != subject)
+
+
+def test_backend_threading_off_with_alert_repeat_send(smtp2go_conn, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__SMTP2GO__ALERT_REPEAT", "send")
+    subject = "Airflow alert: <TaskInstance: etl.load manual__2025-05-01 [failed]>"
+    send_email("a@example.com", subject, "<p>b</p>")
+    (message,) = smtp2go_conn.sandbox.messages()
+    assert message.subject == subject
+    assert "References" not in message.custom_headers

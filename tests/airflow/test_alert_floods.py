@@ -24,6 +24,8 @@ from airflow_provider_smtp2go.notifications.alert_policy import (
 )
 
 DAGS = TEST_DAGS / "smtp2go_test_alert_floods.py"
+#: dag.test()'s name for the run's date.
+DATE_ARGUMENT = "logical_date" if AIRFLOW_VERSION >= (3, 0, 0) else "execution_date"
 FAILURES = 20
 
 needs_task_history = pytest.mark.skipif(
@@ -38,7 +40,8 @@ def run_flood(dag_id: str) -> list[Any]:
     start = datetime(2025, 6, 1, tzinfo=timezone.utc)
     states = []
     for day in range(FAILURES + 1):
-        run = dag.test(logical_date=start + timedelta(days=day), run_conf={"fail": day < FAILURES})
+        when = {DATE_ARGUMENT: start + timedelta(days=day)}
+        run = dag.test(run_conf={"fail": day < FAILURES}, **when)
         states.append(str(getattr(run.state, "value", run.state)))
     assert states == ["failed"] * FAILURES + ["success"]
     return states

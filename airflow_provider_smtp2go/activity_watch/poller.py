@@ -81,6 +81,8 @@ class PollResult:
     error: Smtp2goError | None = None
     rate_limited: bool = False
     retry_in: float = 0.0
+    #: A query of this poll had more pages than it may read: the oldest events were not seen.
+    partial: bool = False
 
 
 class ActivityWatch:
@@ -256,14 +258,13 @@ class SharedActivityPoller:
             [w.condition for w in watches], now=self._now(), history_days=self.history_days, chunk_size=self.chunk_size
         )
         found: dict[int, list[ActivityEvent]] = {i: [] for i in range(len(watches))}
+        partial: set[int] = set()
         errors: dict[int, Smtp2goError] = {}
         requests = 0
         failed_queries = 0
         for query, served in plan:
             try:
-                events, calls = await afetch_events(
-                    self.client, query, page_size=self.page_size, max_pages=self.max_pages
-                )
+                scan = await afetch_events(self.client, query, page_size=self.page_size, max_pages=self.max_pages)
             except Smtp2goRateLimitError as exc:
                 requests += 1
                 self._record(requests, len(plan))
@@ -275,16 +276,18 @@ class SharedActivityPoller:
                 for i in served:
                     errors[i] = exc
                 continue
-            requests += calls
+            requests += scan.pages
+            if scan.truncated:
+                partial.update(served)
             for i in served:
                 cond = watches[i].condition
-                found[i].extend(e for e in events if cond.covers(e))
+                found[i].extend(e for e in scan.events if cond.covers(e))
         self._record(requests, len(plan))
         for i, watch in enumerate(watches):
             if i in errors:
                 watch._push(PollResult(poll_no, error=errors[i]))
             else:
-                watch._push(PollResult(poll_no, events=tuple(found[i])))
+                watch._push(PollResult(poll_no, events=tuple(found[i]), partial=i in partial))
         delay = max(min(w.poll_interval for w in watches), self.min_interval(requests))
         if plan and failed_queries == len(plan):
             self._failures += 1

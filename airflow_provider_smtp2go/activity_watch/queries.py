@@ -4,7 +4,10 @@
 ``search`` string (SMTP2GO ORs ``a | b`` terms), cut into chunks of ``chunk_size`` ids; the
 searches (recipient, sender, subject) are grouped when identical. Each query asks only for the
 event types someone waits for, from the oldest ``since`` it serves (never further back than
-the account's history). :func:`fetch_events` / :func:`afetch_events` follow ``continue_token``.
+the account's history). :func:`fetch_events` / :func:`afetch_events` read the pages through the
+client's one pager (``scan_activity``), up to ``max_pages``; a longer answer is marked
+``truncated`` and said in a warning: the poll's verdict is then partial (the oldest events
+were not read), and the next poll asks again.
 
 ``search`` also matches subjects and recipients, so a result can mention an id by accident:
 callers keep only events whose ``email_id`` they watch (``WaitCondition.covers``).
@@ -25,9 +28,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtp2go.activity_watch.conditions import DEFAULT_HISTORY_DAYS, WaitCondition
-from airflow_provider_smtp2go.client.activity import MAX_ACTIVITY_LIMIT, ActivityEvent, ActivityPage, parse_api_datetime
+from airflow_provider_smtp2go.client.activity import MAX_ACTIVITY_LIMIT, ActivityEvent, parse_api_datetime
 
 if TYPE_CHECKING:
+    from airflow_provider_smtp2go.client.activity import ActivityScan
     from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
     from airflow_provider_smtp2go.client.sync import Smtp2goClient
 
@@ -133,32 +137,17 @@ def plan_queries(
     return plan
 
 
-class _Pages:
-    """The pages of one query read so far, and whether to ask for another (sync and async alike)."""
-
-    def __init__(self, query: ActivityQuery, page_size: int, max_pages: int) -> None:
-        self.query = query
-        self.filters = query.filters(page_size=page_size)
-        self.max_pages = max_pages
-        self.events: list[ActivityEvent] = []
-        self.calls = 0
-
-    def add(self, page: ActivityPage) -> bool:
-        """Keep ``page``'s events; True when the next page should be fetched."""
-        self.calls += 1
-        self.events.extend(page.events)
-        if not page.continue_token:
-            return False
-        if self.calls >= self.max_pages:
-            query = self.query
-            log.warning(
-                "SMTP2GO activity query still had more pages after %d; older events were not read this poll (%s)",
-                self.max_pages,
-                query.search_terms[:3] or query.search_recipient or query.search_sender or query.search_subject,
-            )
-            return False
-        self.filters["continue_token"] = page.continue_token
-        return True
+def _say_if_truncated(query: ActivityQuery, scan: ActivityScan) -> None:
+    # Results come newest first, so what was not read is the oldest activity. The verdict of
+    # this poll is partial; the next poll asks again from the start, so nothing is hidden for
+    # good unless the answer stays this long.
+    if scan.truncated:
+        log.warning(
+            "SMTP2GO activity query still had more pages after %d; this poll saw only the newest events "
+            "(partial result, %s). Narrow the wait (fewer ids per chunk, a later since) if this repeats",
+            scan.pages,
+            query.search_terms[:3] or query.search_recipient or query.search_sender or query.search_subject,
+        )
 
 
 async def afetch_events(
@@ -167,12 +156,11 @@ async def afetch_events(
     *,
     page_size: int = MAX_ACTIVITY_LIMIT,
     max_pages: int = DEFAULT_MAX_PAGES,
-) -> tuple[list[ActivityEvent], int]:
-    """Every event of ``query`` (following ``continue_token``) and the number of requests made."""
-    pages = _Pages(query, page_size, max_pages)
-    while pages.add(await client.search_activity(**pages.filters)):
-        pass
-    return pages.events, pages.calls
+) -> ActivityScan:
+    """Every event of ``query`` up to ``max_pages`` pages; ``truncated`` says more were left (and a warning)."""
+    scan = await client.scan_activity(max_pages=max_pages, **query.filters(page_size=page_size))
+    _say_if_truncated(query, scan)
+    return scan
 
 
 def fetch_events(
@@ -181,12 +169,11 @@ def fetch_events(
     *,
     page_size: int = MAX_ACTIVITY_LIMIT,
     max_pages: int = DEFAULT_MAX_PAGES,
-) -> tuple[list[ActivityEvent], int]:
+) -> ActivityScan:
     """Sync twin of :func:`afetch_events` (the sensor's poke)."""
-    pages = _Pages(query, page_size, max_pages)
-    while pages.add(client.search_activity(**pages.filters)):
-        pass
-    return pages.events, pages.calls
+    scan = client.scan_activity(max_pages=max_pages, **query.filters(page_size=page_size))
+    _say_if_truncated(query, scan)
+    return scan
 
 
 def poll_condition(
@@ -200,8 +187,8 @@ def poll_condition(
     """One synchronous look at the activity of one condition (every chunk, every page)."""
     events: list[ActivityEvent] = []
     for query, _ in plan_queries([condition], now=now, history_days=history_days, chunk_size=chunk_size):
-        found, _calls = fetch_events(client, query)
-        events.extend(e for e in found if condition.covers(e))
+        scan = fetch_events(client, query)
+        events.extend(e for e in scan.events if condition.covers(e))
     return events
 
 

@@ -254,13 +254,11 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         limiter wait past the next poke) would hold the worker for nothing.
         """
         if self._client is None:
-            from airflow_provider_smtp2go.client.sync import Smtp2goClient  # noqa: PLC0415 - cheap DAG parsing
-
             settings = self.hook.get_settings()
             one_request = sum(settings.timeout or limits.DEFAULT_TIMEOUT)
             budget = settings.deadline or limits.DEFAULT_DEADLINE
             deadline = min(budget, max(self._poke_seconds(), one_request))
-            self._client = Smtp2goClient(settings.api_key, **settings.client_kwargs(max_attempts=1, deadline=deadline))
+            self._client = self.hook.get_client(retry=settings.retry_policy(max_attempts=1, deadline=deadline))
         return self._client
 
     def _close_client(self) -> None:
@@ -270,17 +268,16 @@ class Smtp2goActivitySensor(BaseSensorOperator):
 
     # -- execution ----------------------------------------------------------------------------
     def execute(self, context: Context) -> Any:
-        self._condition = self._resolve_condition(context)
-        self.log.info("Waiting for %s", self._condition.describe())
+        self._condition = condition = self._resolve_condition(context)
+        self.log.info("Waiting for %s", condition.describe())
         try:
             if not self.deferrable:
                 return super().execute(context)
-            return self._poke_then_defer(context)
+            return self._poke_then_defer(context, condition)
         finally:
             self._close_client()
 
-    def _poke_then_defer(self, context: Context) -> Any:
-        assert self._condition is not None
+    def _poke_then_defer(self, context: Context, condition: WaitCondition) -> Any:
         try:
             first = self.poke(context)
         except AirflowFailException as exc:
@@ -291,7 +288,7 @@ class Smtp2goActivitySensor(BaseSensorOperator):
             return first.xcom_value if isinstance(first, PokeReturnValue) else None
         self.defer(
             trigger=_trigger_class()(
-                **self._condition.to_dict(),
+                **condition.to_dict(),
                 smtp2go_conn_id=self.smtp2go_conn_id,
                 poll_interval=self._poke_seconds(),
                 max_consecutive_failures=self.max_consecutive_failures,

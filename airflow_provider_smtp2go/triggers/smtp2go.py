@@ -24,6 +24,7 @@ types and dates only (``Outcome.to_summary``); the sensor reads the full events 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable
@@ -41,11 +42,13 @@ from airflow_provider_smtp2go.activity_watch.conditions import (
 )
 from airflow_provider_smtp2go.activity_watch.poller import DEFAULT_POLL_INTERVAL, account_key, shared_pollers
 from airflow_provider_smtp2go.activity_watch.queries import DEFAULT_CHUNK_SIZE
-from airflow_provider_smtp2go.client.activity import parse_event_types
+from airflow_provider_smtp2go.client.activity import MAX_ACTIVITY_LIMIT, parse_event_types
 from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
-from airflow_provider_smtp2go.client.errors import Smtp2goError, is_permanent
+from airflow_provider_smtp2go.client.errors import Smtp2goApiError, Smtp2goError, is_permanent
 from airflow_provider_smtp2go.client.regions import resolve_base_url
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goConnectionSettings, Smtp2goHook, process_requests_per_minute
+
+log = logging.getLogger(__name__)
 
 #: While nothing changes, a waiting trigger repeats its progress line at most this often (s).
 PROGRESS_LOG_INTERVAL = 60.0
@@ -61,9 +64,9 @@ def _polling_client(settings: Smtp2goConnectionSettings, requests_per_minute: fl
     The share goes to the client's limiter too, so the loop's pacing and the limiter under it
     count one budget.
     """
-    kwargs = settings.client_kwargs(max_attempts=1)
-    kwargs["activity_requests_per_minute"] = max(1, int(requests_per_minute))
-    return AsyncSmtp2goClient(settings.api_key, **kwargs)
+    return AsyncSmtp2goClient(
+        settings.client_settings(max_attempts=1, activity_requests_per_minute=requests_per_minute)
+    )
 
 
 def _error_payload(message: str, exc: BaseException | None, polls: int) -> dict[str, Any]:
@@ -193,11 +196,14 @@ class Smtp2goActivityTrigger(BaseTrigger):
                     self.log.info("SMTP2GO activity: %s (after %d poll(s))", payload["message"], polls)
                     yield _event(payload)
                     return
-                self._log_progress(outcome, polls)
+                self._log_progress(outcome, polls, partial=result.partial)
 
-    def _log_progress(self, outcome: Outcome, polls: int) -> None:
+    def _log_progress(self, outcome: Outcome, polls: int, *, partial: bool = False) -> None:
         """Say how the wait goes: on every change, else at most once per ``PROGRESS_LOG_INTERVAL``."""
         text, now = outcome.progress(self.condition), self._clock()
+        if partial:
+            # A truncated poll (the poller warned) read only the newest events: keep waiting, and say why.
+            text += " (partial: SMTP2GO had more activity than one poll reads; older events unseen)"
         if self._last_progress is not None:
             last_text, last_at = self._last_progress
             if text == last_text and now - last_at < PROGRESS_LOG_INTERVAL:
@@ -296,31 +302,22 @@ class Smtp2goActivityEventTrigger(BaseEventTrigger):
     async def open_shared_stream(cls, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
         """Poll forever; yield each new activity event (a dict) once. Raises after too many failures."""
         watcher = cls(**kwargs)
-        client = await Smtp2goHook(smtp2go_conn_id=watcher.smtp2go_conn_id).aget_client()
-        started = datetime.now(timezone.utc)
+        settings = await Smtp2goHook(smtp2go_conn_id=watcher.smtp2go_conn_id).aget_settings()
+        scanner = _EventScanner(watcher, _polling_client(settings, process_requests_per_minute()))
         seen: OrderedDict[str, float] = OrderedDict()
         failures = 0
+        delay = watcher.poll_interval
         try:
             while True:
-                await asyncio.sleep(watcher.poll_interval)
-                since = max(started, datetime.now(timezone.utc) - timedelta(seconds=watcher.lookback))
+                await asyncio.sleep(delay)
+                delay = watcher.poll_interval
                 try:
-                    fresh = [
-                        event.to_dict()
-                        async for event in client.iter_activity(
-                            max_pages=10,
-                            start_date=since,
-                            event_types=watcher.event_types,
-                            search_recipient=watcher.search_recipient,
-                            search_sender=watcher.search_sender,
-                            search_subject=watcher.search_subject,
-                            limit=1000,
-                        )
-                    ]
+                    fresh = await scanner.poll()
                 except Smtp2goError as exc:
                     failures += 1
                     if is_permanent(exc) or failures >= watcher.max_consecutive_failures:
                         raise
+                    delay = max(delay, scanner.client.retry_policy.wait_after(exc, failures))
                     continue
                 failures = 0
                 now = time.monotonic()
@@ -334,7 +331,7 @@ class Smtp2goActivityEventTrigger(BaseEventTrigger):
                 while seen and next(iter(seen.values())) < now - watcher.lookback - watcher.poll_interval:
                     seen.popitem(last=False)
         finally:
-            await client.aclose()
+            await scanner.client.aclose()
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
         async for event in shared_stream:
@@ -345,3 +342,66 @@ class Smtp2goActivityEventTrigger(BaseEventTrigger):
         """The standalone path (no shared-stream manager, e.g. Airflow 3.0-3.2)."""
         async for event in self.filter_shared_stream(type(self).open_shared_stream(self.serialize()[1])):
             yield event
+
+
+#: Pages one poll of an event trigger reads, and events per page; the rest of a longer answer
+#: is read by the next poll.
+EVENT_MAX_PAGES = 10
+EVENT_PAGE_SIZE = MAX_ACTIVITY_LIMIT
+
+
+class _EventScanner:
+    """The polls of one event stream: a fresh scan of the lookback window, or the rest of the last one.
+
+    A scan that stops at ``EVENT_MAX_PAGES`` (``truncated``) is not dropped: its filters and
+    ``continue_token`` are kept, and the next poll reads on from there before scanning afresh.
+    The events it still has to read are older, not lost; a warning says that it happened.
+    """
+
+    def __init__(self, watcher: Smtp2goActivityEventTrigger, client: AsyncSmtp2goClient) -> None:
+        self.watcher = watcher
+        self.client = client
+        self.started = datetime.now(timezone.utc)
+        self._resume: tuple[dict[str, Any], str] | None = None
+
+    def _fresh_filters(self) -> dict[str, Any]:
+        watcher = self.watcher
+        since = max(self.started, datetime.now(timezone.utc) - timedelta(seconds=watcher.lookback))
+        return {
+            "start_date": since,
+            "event_types": watcher.event_types,
+            "search_recipient": watcher.search_recipient,
+            "search_sender": watcher.search_sender,
+            "search_subject": watcher.search_subject,
+            "limit": EVENT_PAGE_SIZE,
+        }
+
+    async def poll(self) -> list[dict[str, Any]]:
+        """The events of this poll, newest first (raises ``Smtp2goError``)."""
+        if self._resume is None:
+            filters, token = self._fresh_filters(), None
+        else:
+            filters, token = self._resume
+        try:
+            scan = await self.client.scan_activity(max_pages=EVENT_MAX_PAGES, continue_token=token, **filters)
+        except Smtp2goApiError as exc:
+            if token is None or exc.status != 400:
+                raise
+            # The API no longer takes the token (expired?): say so and start afresh next poll.
+            self._resume = None
+            log.warning("SMTP2GO refused to continue the last activity scan (%s); scanning afresh", exc)
+            return []
+        next_token = scan.continue_token if scan.truncated else None
+        # A token that leads back to itself would hold the stream on one page forever.
+        self._resume = (filters, next_token) if next_token and next_token != token else None
+        if scan.truncated:
+            log.warning(
+                "SMTP2GO has more %s events since %s than %d page(s) hold; %s",
+                "/".join(self.watcher.event_types),
+                filters["start_date"].isoformat(),
+                scan.pages,
+                "the next poll reads on from there (older events come late, none is dropped)"
+                if self._resume
+                else "SMTP2GO repeated its continue_token, so the next poll starts afresh",
+            )
+        return [event.to_dict() for event in scan.events]

@@ -229,3 +229,20 @@ def test_registry_shares_one_poller_per_account_and_closes_spare_clients(sb: Smt
         assert registry.poller_for(client_account_key(first_client)) is None
 
     asyncio.run(scenario())
+
+
+def test_a_poll_that_could_not_read_every_page_is_marked_partial(sb: Smtp2goSandbox) -> None:
+    ids = send_many(sb, [f"u{i}@example.com" for i in range(3)])
+    sleep = RecordingSleep()
+
+    async def scenario() -> tuple[bool, int]:
+        poller = SharedActivityPoller(
+            async_client(sb), requests_per_minute=60_000, page_size=2, max_pages=1, sleep=sleep
+        )
+        watch = poller.watch(WaitCondition.create(email_ids=ids), poll_interval=1)
+        result = await watch.next()
+        watch.close()
+        return result.partial, len(result.events)
+
+    # Three delivered events, pages of two, one page allowed: the waiter hears it saw only part.
+    assert asyncio.run(scenario()) == (True, 2)

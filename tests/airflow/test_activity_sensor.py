@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -194,3 +195,34 @@ def test_execute_complete_fails_with_the_trigger_message_on_errors() -> None:
         sensor.execute_complete({}, {"status": "error", "message": "bad key", "permanent": True})
     with pytest.raises(AirflowFailException, match="was hard-bounced"):
         sensor.execute_complete({}, {"status": "failed", "message": "email x1 was hard-bounced"})
+
+
+@pytest.mark.timeout(60)
+def test_a_rate_limited_poke_answers_not_yet_at_once_and_pokes_again_after_the_block(
+    sb: Smtp2goSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    email_id = send(sb, "reader@example.com")
+    sb.inject_fault("activity/search", status=429, retry_after=600, count=1)
+    sensor = Smtp2goActivitySensor(task_id="wait", email_ids=email_id, poke_interval=60)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):  # the 429 itself, then the process's limiter still waiting it out
+            started = time.monotonic()
+            assert sensor.poke({}) is False
+            assert time.monotonic() - started < 2  # "not yet", not a worker blocked for 600 s
+    assert sb.request_count("activity/search") == 1  # the second poke did not even ask
+    text = logged(capsys, caplog)
+    assert text.count("SMTP2GO rate limit: not yet; looking again at the next poke, in about 60 s") == 2
+    assert "allows activity searches again in 600 s" in text
+    assert sensor._poke_failures == 0  # a rate limit is not a failed poll
+
+    # Ten minutes later (on the limiter's clock) the next poke asks SMTP2GO again and succeeds.
+    limiter = sensor._activity_client()._activity_limiter
+    assert limiter is not None
+    real_clock = limiter._clock
+    monkeypatch.setattr(limiter, "_clock", lambda: real_clock() + 601)
+    result = sensor.poke({})
+    assert result and not isinstance(result, bool)
+    assert [e["event"] for e in result.xcom_value["events"]] == ["delivered"]

@@ -336,3 +336,38 @@ def test_event_trigger_fires_once_per_new_bounce(sb: Smtp2goSandbox) -> None:
     one, two = asyncio.run(scenario())
     assert (one.payload["recipient"], one.payload["event"]) == ("a+hard-bounce@example.com", "hard-bounced")
     assert two.payload["recipient"] == "c+hard-bounce@example.com"
+
+
+def test_event_trigger_reads_a_long_answer_over_several_polls_and_drops_no_event(
+    sb: Smtp2goSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from airflow_provider_smtp2go.sandbox import activity as sandbox_activity
+
+    real_page = sandbox_activity._page
+
+    def short_pages(matches: list[Any], *, limit: int, **kwargs: Any) -> Any:
+        # SMTP2GO may return fewer events per page than asked: here two, so 25 events take 13 pages.
+        return real_page(matches, limit=min(limit, 2), **kwargs)
+
+    monkeypatch.setattr(sandbox_activity, "_page", short_pages)
+
+    async def scenario() -> list[Any]:
+        trigger = Smtp2goActivityEventTrigger(event_types=["hard-bounced"], poll_interval=0.05)
+        gen = trigger.run()
+        first = asyncio.ensure_future(gen.__anext__())
+        await wait_for_requests(sb, 1)
+        send(sb, *[f"gone{i:02d}+hard-bounce@example.com" for i in range(25)])
+        events = [await asyncio.wait_for(first, 10)]
+        while len(events) < 25:
+            events.append(await asyncio.wait_for(gen.__anext__(), 10))
+        await gen.aclose()
+        return events
+
+    with caplog.at_level(logging.WARNING):
+        events = asyncio.run(scenario())
+    assert sorted(e.payload["recipient"] for e in events) == [f"gone{i:02d}+hard-bounce@example.com" for i in range(25)]
+    logged = capsys.readouterr().out + "\n".join(r.getMessage() for r in caplog.records)
+    assert "the next poll reads on from there" in logged

@@ -32,16 +32,16 @@ def test_all_pages_are_read_and_counted(smtp2go_sandbox: Smtp2goSandbox, sent_id
     with Smtp2goClient(
         smtp2go_sandbox.api_key, base_url=smtp2go_sandbox.base_url, activity_requests_per_minute=None
     ) as client:
-        events, calls = fetch_events(client, query, page_size=2)
-    assert sorted(e.email_id for e in events) == sorted(sent_ids)
-    assert calls == 3
+        scan = fetch_events(client, query, page_size=2)
+    assert sorted(e.email_id for e in scan.events) == sorted(sent_ids)
+    assert (scan.pages, scan.truncated) == (3, False)
 
     async def via_async() -> tuple[int, int]:
         async with AsyncSmtp2goClient(
             smtp2go_sandbox.api_key, base_url=smtp2go_sandbox.base_url, activity_requests_per_minute=None
         ) as aclient:
-            found, made = await afetch_events(aclient, query, page_size=2)
-            return len(found), made
+            scan = await afetch_events(aclient, query, page_size=2)
+            return len(scan.events), scan.pages
 
     assert asyncio.run(via_async()) == (5, 3)
 
@@ -56,6 +56,8 @@ def test_paging_stops_at_the_cap_and_says_so(
         ) as client,
         caplog.at_level(logging.WARNING),
     ):
-        events, calls = fetch_events(client, query, page_size=2, max_pages=2)
-    assert (len(events), calls) == (4, 2)
-    assert any("more pages after 2" in r.getMessage() for r in caplog.records)
+        scan = fetch_events(client, query, page_size=2, max_pages=2)
+    assert (len(scan.events), scan.pages) == (4, 2)
+    # The caller learns that the result is partial, and the log says so.
+    assert scan.truncated and scan.continue_token
+    assert any("more pages after 2" in r.getMessage() and "partial" in r.getMessage() for r in caplog.records)

@@ -38,6 +38,7 @@ from airflow_provider_smtp2go.activity_watch import WaitCondition, evaluate, sha
 from airflow_provider_smtp2go.activity_watch.poller import account_key
 from airflow_provider_smtp2go.client import Email, Smtp2goClient
 from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
+from airflow_provider_smtp2go.client.limits import ACTIVITY_REQUESTS_PER_MINUTE
 from airflow_provider_smtp2go.client.regions import resolve_base_url
 from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
 
@@ -148,9 +149,12 @@ def main() -> None:
     print(f"shared poller: {shared['cycles']} poll cycles, requests per cycle {per_cycle}, {chunks} chunk(s) of ids")
     ok_chunks = max(per_cycle) <= chunks and sum(per_cycle) == shared["requests"]
     rate = shared["requests"] / shared["elapsed"] * 60
+    # 60/min is a sliding window: a run of a few seconds may hold one cycle's burst more than
+    # its pro-rata share (6 calls in 5.8 s reads as 62/min), never more.
+    within = shared["requests"] <= chunks + shared["elapsed"] * ACTIVITY_REQUESTS_PER_MINUTE / 60
     print(f"at most one call per chunk per poll cycle: {'yes' if ok_chunks else 'NO'}")
-    print(f"within 60 calls/minute: {'yes' if rate <= 60 else 'NO'} ({rate:.0f}/min)")
-    if not ok_chunks or rate > 60:
+    print(f"within 60 calls/minute: {'yes' if within else 'NO'} ({rate:.0f}/min)")
+    if not ok_chunks or not within:
         raise SystemExit(1)
 
 

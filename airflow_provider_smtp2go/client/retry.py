@@ -248,10 +248,48 @@ def next_wait(policy: RetryPolicy, exc: BaseException, attempt: int, deadline: D
     return wait if wait < deadline.remaining() else None
 
 
-def _log_retry(policy: RetryPolicy, endpoint: str, attempt: int, exc: BaseException, wait: float) -> None:
-    log.warning(
-        "SMTP2GO %s attempt %d/%d failed (%s); retrying in %.1f s", endpoint, attempt, policy.max_attempts, exc, wait
-    )
+def _retrying_kwargs(
+    policy: RetryPolicy,
+    endpoint: str,
+    deadline: Deadline,
+    on_retry: Callable[[BaseException | None, float], None] | None,
+) -> dict[str, Any]:
+    """tenacity's settings for one call: ``next_wait`` decides both whether and how long."""
+    import tenacity  # noqa: PLC0415 - on first call: importing the client must stay cheap
+
+    waits: dict[int, float | None] = {}
+
+    def decide(state: tenacity.RetryCallState) -> float | None:
+        # tenacity asks "retry?", "how long?" and "stop?" separately; decide once per attempt so
+        # the jitter drawn for the wait is the one the deadline was checked against.
+        if state.attempt_number not in waits:
+            exc = state.outcome.exception() if state.outcome else None
+            waits[state.attempt_number] = (
+                None if exc is None else next_wait(policy, exc, state.attempt_number, deadline)
+            )
+        return waits[state.attempt_number]
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = float(state.upcoming_sleep or 0.0)
+        log.warning(
+            "SMTP2GO %s attempt %d/%d failed (%s); retrying in %.1f s",
+            endpoint,
+            state.attempt_number,
+            policy.max_attempts,
+            exc,
+            wait,
+        )
+        if on_retry is not None:
+            on_retry(exc, wait)
+
+    return {
+        "retry": tenacity.retry_if_exception_type(Exception),
+        "stop": lambda state: decide(state) is None,
+        "wait": lambda state: decide(state) or 0.0,
+        "before_sleep": before_sleep,
+        "reraise": True,
+    }
 
 
 def call_with_retry(
@@ -263,9 +301,11 @@ def call_with_retry(
     on_retry: Callable[[BaseException | None, float], None] | None = None,
     deadline: Deadline | None = None,
 ) -> T:
-    """Run ``attempt(deadline)`` under ``policy`` (sync); ``deadline`` is ``policy.start()`` by default.
+    """Run ``attempt(deadline)`` under ``policy`` (sync, on tenacity); ``deadline`` is
+    ``policy.start()`` by default.
 
-    ``attempt`` must bound its own I/O by ``deadline``; this loop bounds the waits between attempts.
+    ``attempt`` must bound its own I/O by ``deadline``: tenacity only acts between attempts, so
+    each attempt is handed the one ``Deadline`` of the whole call. This loop bounds the waits.
 
     >>> calls = []
     >>> def flaky(deadline):
@@ -276,20 +316,11 @@ def call_with_retry(
     >>> call_with_retry(RetryPolicy(backoff_base=0), "stats/email_cycle", flaky, sleep=lambda s: None), calls
     ('ok', [True, True, True])
     """
+    import tenacity  # noqa: PLC0415
+
     deadline = deadline or policy.start()
-    number = 0
-    while True:
-        number += 1
-        try:
-            return attempt(deadline)
-        except Exception as exc:
-            wait = next_wait(policy, exc, number, deadline)
-            if wait is None:
-                raise
-            _log_retry(policy, endpoint, number, exc, wait)
-            if on_retry is not None:
-                on_retry(exc, wait)
-        sleep(wait)
+    retrying = tenacity.Retrying(sleep=sleep, **_retrying_kwargs(policy, endpoint, deadline, on_retry))
+    return retrying(attempt, deadline)
 
 
 async def acall_with_retry(
@@ -302,20 +333,11 @@ async def acall_with_retry(
     deadline: Deadline | None = None,
 ) -> T:
     """Run ``await attempt(deadline)`` under ``policy`` (async); the twin of ``call_with_retry``."""
-    import asyncio  # noqa: PLC0415 - asyncio is not needed to import the client
+    import tenacity  # noqa: PLC0415
 
-    pause = sleep or asyncio.sleep
     deadline = deadline or policy.start()
-    number = 0
-    while True:
-        number += 1
-        try:
-            return await attempt(deadline)
-        except Exception as exc:
-            wait = next_wait(policy, exc, number, deadline)
-            if wait is None:
-                raise
-            _log_retry(policy, endpoint, number, exc, wait)
-            if on_retry is not None:
-                on_retry(exc, wait)
-        await pause(wait)
+    kwargs = _retrying_kwargs(policy, endpoint, deadline, on_retry)
+    if sleep is not None:
+        kwargs["sleep"] = sleep
+    result: T = await tenacity.AsyncRetrying(**kwargs)(attempt, deadline)
+    return result

@@ -77,6 +77,14 @@ else:
     from airflow.utils.context import Context
 
 if TYPE_CHECKING:
+    from airflow.sdk.exceptions import AirflowNotFoundException
+else:
+    try:  # what BaseHook.get_connection raises for an unknown conn_id
+        from airflow.sdk.exceptions import AirflowNotFoundException
+    except ImportError:  # Airflow 2 (and a Task SDK without it)
+        from airflow.exceptions import AirflowNotFoundException
+
+if TYPE_CHECKING:
     from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
     HAS_EVENT_TRIGGERS: bool
@@ -201,6 +209,7 @@ __all__ = [
     "HAS_EVENT_TRIGGERS",
     "AirflowException",
     "AirflowFailException",
+    "AirflowNotFoundException",
     "AirflowSkipException",
     "BaseEventTrigger",
     "BaseHook",

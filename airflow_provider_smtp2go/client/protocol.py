@@ -212,7 +212,9 @@ def interpret_response(
             if status == 403 or (error_code or "").endswith("PERMISSION_DENIED")
             else "the API key is missing or invalid"
         )
-        raise Smtp2goAuthError(f"SMTP2GO {call.endpoint}: {detail} ({hint})", **common)
+        # SMTP2GO's own text often says it already ("The API key is missing or invalid."): say it once.
+        said = hint.split(";", maxsplit=1)[0].lower() in detail.lower()
+        raise Smtp2goAuthError(f"SMTP2GO {call.endpoint}: {detail}" + ("" if said else f" ({hint})"), **common)
     raise Smtp2goApiError(f"SMTP2GO {call.endpoint} rejected the request: {detail}", **common)
 
 

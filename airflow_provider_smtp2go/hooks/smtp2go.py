@@ -15,12 +15,15 @@ during DAG parsing costs little and does no I/O.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtp2go import CONNECTION_TYPE, get_provider_info
 from airflow_provider_smtp2go._compat import (
+    AirflowFailException,
+    AirflowNotFoundException,
     BaseHook,
     async_connection_extra,
     conf,
@@ -98,14 +101,28 @@ class Smtp2goConnectionSettings:
         return self.secret.reveal()
 
     @classmethod
-    def from_connection(cls, conn_id: str, password: str | None, extra: dict[str, Any]) -> Smtp2goConnectionSettings:
-        """Parse a connection's password and extras; raise ``Smtp2goValidationError`` naming what is wrong."""
+    def from_connection(
+        cls, conn_id: str, password: str | None, extra: dict[str, Any], *, label: str | None = None
+    ) -> Smtp2goConnectionSettings:
+        """Parse a connection's password and extras; raise ``Smtp2goValidationError`` naming what is wrong.
+
+        The error names the field, the value and the connection: ``label`` if given (``"the
+        connection being tested"``: Airflow's test endpoint makes up a random id), else its id.
+
+        >>> try:
+        ...     Smtp2goConnectionSettings.from_connection("c", "k" * 20, {"max_attempts": 2.5})
+        ... except ValueError as exc:
+        ...     print(exc)
+        max_attempts: must be a whole number, got 2.5 (in connection 'c')
+        """
         from airflow_provider_smtp2go.client import REGIONS, Smtp2goValidationError
         from airflow_provider_smtp2go.client.limits import CONNECT_TIMEOUT
         from airflow_provider_smtp2go.client.secret import Secret
 
+        where = label or f"connection {conn_id!r}"
+
         def fail(field_name: str, rule: str, message: str) -> Smtp2goValidationError:
-            return Smtp2goValidationError(field_name, rule, f"connection {conn_id!r}: {message}")
+            return Smtp2goValidationError(field_name, rule, f"{message} (in {where})")
 
         def get(name: str) -> Any:
             # The pre-3.2 connection form stores widgets as extra__smtp2go__<name>.
@@ -120,11 +137,13 @@ class Smtp2goConnectionSettings:
             if value is None:
                 return None
             try:
-                parsed = kind(value)
+                parsed = None if isinstance(value, bool) else kind(value)
             except (TypeError, ValueError):
-                raise fail(name, "number", f"{name} must be a number, got {value!r}") from None
+                parsed = None
+            if parsed is None or not math.isfinite(parsed):
+                raise fail(name, "number", f"must be a number, got {value!r}")
             if parsed <= 0:
-                raise fail(name, "positive", f"{name} must be greater than 0, got {value!r}")
+                raise fail(name, "positive", f"must be greater than 0, got {value!r}")
             return parsed
 
         api_key = (password or "").strip() or (str(get("api_key") or "")).strip()
@@ -138,7 +157,7 @@ class Smtp2goConnectionSettings:
         if region is not None:
             region = str(region).lower()
             if region not in REGIONS:
-                raise fail("region", "choice", f"unknown region {region!r}; expected one of {', '.join(REGIONS)}")
+                raise fail("region", "choice", f"unknown region {region!r}, expected one of {', '.join(REGIONS)}")
         timeout_value = get("timeout")
         timeout: tuple[float, float] | None = None
         if isinstance(timeout_value, (list, tuple)) and len(timeout_value) == 2:
@@ -148,7 +167,7 @@ class Smtp2goConnectionSettings:
             timeout = (min(CONNECT_TIMEOUT, read), read)
         max_attempts = number("max_attempts", float)
         if max_attempts is not None and max_attempts != int(max_attempts):
-            raise fail("max_attempts", "integer", f"max_attempts must be a whole number, got {max_attempts!r}")
+            raise fail("max_attempts", "integer", f"must be a whole number, got {get('max_attempts')!r}")
         return cls(
             conn_id=conn_id,
             secret=Secret(api_key),
@@ -213,6 +232,43 @@ class Smtp2goConnectionSettings:
         return ClientSettings.create(self.secret, **kwargs)
 
 
+class Smtp2goConnectionError(AirflowFailException):
+    """The ``smtp2go`` connection is missing or malformed: permanent, so the task fails without retries.
+
+    ``conn_id`` is the connection asked for; ``field`` the bad setting (``None`` when the
+    connection does not exist).
+    """
+
+    def __init__(self, message: str, *, conn_id: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.conn_id = conn_id
+        self.field = field
+
+
+def missing_connection_help(conn_id: str) -> str:
+    """What to do when connection ``conn_id`` does not exist (the key goes in its Password).
+
+    >>> print(missing_connection_help("smtp2go_default"))  # doctest: +ELLIPSIS
+    The SMTP2GO connection 'smtp2go_default' does not exist...
+      airflow connections add smtp2go_default --conn-type smtp2go --conn-password '<your SMTP2GO API key>'
+    ...
+      export AIRFLOW_CONN_SMTP2GO_DEFAULT='{"conn_type": "smtp2go", "password": "<your SMTP2GO API key>"}'
+    """
+    key = "<your SMTP2GO API key>"
+    lines = [
+        f"The SMTP2GO connection {conn_id!r} does not exist, so this fails without retries. Create it with "
+        "the API key as its password: in the UI (Admin > Connections, type SMTP2GO), or",
+        f"  airflow connections add {conn_id} --conn-type smtp2go --conn-password '{key}'",
+    ]
+    env_var = f"AIRFLOW_CONN_{conn_id.upper()}"
+    if env_var.isidentifier():
+        lines += [
+            "or in the environment of every Airflow component:",
+            f'  export {env_var}=\'{{"conn_type": "{CONNECTION_TYPE}", "password": "{key}"}}\'',
+        ]
+    return "\n".join(lines)
+
+
 class Smtp2goHook(BaseHook):
     """Interact with SMTP2GO through a ``smtp2go`` connection.
 
@@ -240,15 +296,22 @@ class Smtp2goHook(BaseHook):
         self._settings: Smtp2goConnectionSettings | None = None
         self._async_settings: Smtp2goConnectionSettings | None = None
         self._client: Smtp2goClient | None = None
+        #: How errors name the connection while ``test_connection`` runs (its id may be made up).
+        self._testing_label: str | None = None
 
     # -- connection --------------------------------------------------------------------------
     def get_settings(self) -> Smtp2goConnectionSettings:
-        """The parsed connection (looked up once per hook)."""
+        """The parsed connection (looked up once per hook).
+
+        :raises Smtp2goConnectionError: the connection is missing or malformed (an
+            ``AirflowFailException``: retrying cannot help).
+        """
         if self._settings is None:
-            conn = self.get_connection(self.smtp2go_conn_id)
-            settings = Smtp2goConnectionSettings.from_connection(
-                self.smtp2go_conn_id, conn.password, dict(conn.extra_dejson)
-            )
+            try:
+                conn = self.get_connection(self.smtp2go_conn_id)
+            except AirflowNotFoundException:
+                raise self._missing_connection() from None
+            settings = self._parse_connection(conn.password, dict(conn.extra_dejson))
             mask_secret(settings.api_key)
             self._settings = settings
         return self._settings
@@ -260,10 +323,31 @@ class Smtp2goHook(BaseHook):
         ``mask_secret`` call is skipped here because it can block the event loop.
         """
         if self._async_settings is None:
-            conn = await get_async_connection(self.smtp2go_conn_id)
+            try:
+                conn = await get_async_connection(self.smtp2go_conn_id)
+            except AirflowNotFoundException:
+                raise self._missing_connection() from None
             extra = await async_connection_extra(conn)
-            self._async_settings = Smtp2goConnectionSettings.from_connection(self.smtp2go_conn_id, conn.password, extra)
+            self._async_settings = self._parse_connection(conn.password, extra)
         return self._async_settings
+
+    def _missing_connection(self) -> Smtp2goConnectionError:
+        return Smtp2goConnectionError(missing_connection_help(self.smtp2go_conn_id), conn_id=self.smtp2go_conn_id)
+
+    def _parse_connection(self, password: str | None, extra: dict[str, Any]) -> Smtp2goConnectionSettings:
+        from airflow_provider_smtp2go.client import Smtp2goValidationError
+
+        try:
+            return Smtp2goConnectionSettings.from_connection(
+                self.smtp2go_conn_id, password, extra, label=self._testing_label
+            )
+        except Smtp2goValidationError as exc:
+            raise Smtp2goConnectionError(
+                f"{exc}. Fix the connection where it is defined (Admin > Connections, an AIRFLOW_CONN_* "
+                "variable or a secrets backend); this fails without retries, as a retry would read the same value.",
+                conn_id=self.smtp2go_conn_id,
+                field=exc.field,
+            ) from None
 
     @property
     def default_sender(self) -> str | None:
@@ -341,16 +425,25 @@ class Smtp2goHook(BaseHook):
 
     # -- connection test and form ------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:
-        """Check the key with ``/api_keys/permissions``: read-only, sends no email."""
+        """Check the key with ``/api_keys/permissions``: read-only, sends no email.
+
+        Errors say "the connection being tested": Airflow's test endpoint gives the connection
+        a random id, which would mean nothing to the user.
+        """
         from airflow_provider_smtp2go.client import Smtp2goAuthError, Smtp2goError
 
+        self._testing_label = "the connection being tested"
         try:
             client = self.get_client()
             permissions = client.api_key_permissions()
+        except Smtp2goConnectionError as exc:
+            return False, str(exc)
         except Smtp2goAuthError as exc:
-            return False, f"SMTP2GO rejected the API key: {exc}"
+            return False, f"SMTP2GO rejected the API key of the connection being tested: {exc}"
         except Smtp2goError as exc:
             return False, f"{type(exc).__name__}: {exc}"
+        finally:
+            self._testing_label = None
         can_send = any(p.strip("/") in ("email/send", "email/mime") for p in permissions)
         where = client.base_url
         if not can_send:
@@ -373,27 +466,26 @@ class Smtp2goHook(BaseHook):
         from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
         from flask_babel import lazy_gettext
         from wtforms import IntegerField, PasswordField, StringField
-        from wtforms.validators import NumberRange, Optional
+        from wtforms.validators import NumberRange, Optional, any_of
 
         widgets: dict[str, Any] = {}
         for name, spec in _connection_type_info()["conn-fields"].items():
             schema = spec.get("schema", {})
             types = schema.get("type", "string")
-            types = [types] if isinstance(types, str) else list(types)
+            kinds = {types} if isinstance(types, str) else set(types) - {"null"}
             label = lazy_gettext(spec["label"])
-            description = spec.get("description", "")
+            common: dict[str, Any] = {"description": spec.get("description", ""), "default": schema.get("default")}
+            validators: list[Any] = [Optional()]
+            if "enum" in schema:
+                validators.append(any_of(schema["enum"]))
             if schema.get("format") == "password":
-                widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=description)
-            elif "integer" in types:
-                validators = [Optional(), NumberRange(min=schema.get("minimum"))]
-                widgets[name] = IntegerField(
-                    label, validators=validators, widget=BS3TextFieldWidget(), description=description
-                )
+                widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget(), **common)
+            elif kinds == {"integer"}:
+                validators.append(NumberRange(min=schema.get("minimum")))
+                widgets[name] = IntegerField(label, validators=validators, widget=BS3TextFieldWidget(), **common)
             else:
                 # Numbers use a text field: wtforms' IntegerField would refuse "2.5" seconds.
-                widgets[name] = StringField(
-                    label, validators=[Optional()], widget=BS3TextFieldWidget(), description=description
-                )
+                widgets[name] = StringField(label, validators=validators, widget=BS3TextFieldWidget(), **common)
         return widgets
 
 
@@ -406,7 +498,7 @@ AMBIGUOUS_SEND_HELP = (
 )
 
 
-def airflow_error(exc: Exception, *, retry_ambiguous: bool = False) -> Exception:
+def airflow_error(exc: Exception, *, retry_ambiguous: bool = False, conn_id: str | None = None) -> Exception:
     """The Airflow exception a task should raise for a client error.
 
     * permanent (bad input, bad key, rejected email, other 4xx) -> ``AirflowFailException``:
@@ -417,12 +509,20 @@ def airflow_error(exc: Exception, *, retry_ambiguous: bool = False) -> Exception
     * anything else (rate limit or 5xx after the client's own retries, connection failure)
       -> ``AirflowException``, so the task's Airflow retries apply.
 
-    Messages keep the original text (which never contains the API key).
+    Messages keep the original text (which never contains the API key); for a rejected key
+    they name ``conn_id``, the connection the key came from.
+
+    >>> from airflow_provider_smtp2go.client import Smtp2goAuthError
+    >>> print(airflow_error(Smtp2goAuthError("SMTP2GO email/send: bad key", status=401), conn_id="smtp2go_eu"))
+    Smtp2goAuthError: SMTP2GO email/send: bad key (status=401)
+    The API key is the Password of connection 'smtp2go_eu'.
     """
-    from airflow_provider_smtp2go._compat import AirflowException, AirflowFailException
-    from airflow_provider_smtp2go.client import Smtp2goAmbiguousSendError, is_permanent
+    from airflow_provider_smtp2go._compat import AirflowException
+    from airflow_provider_smtp2go.client import Smtp2goAmbiguousSendError, Smtp2goAuthError, is_permanent
 
     message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, Smtp2goAuthError) and conn_id:
+        message += f"\nThe API key is the Password of connection {conn_id!r}."
     if isinstance(exc, Smtp2goAmbiguousSendError):
         if retry_ambiguous:
             return AirflowException(message)

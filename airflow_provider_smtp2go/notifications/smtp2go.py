@@ -294,7 +294,7 @@ class Smtp2goNotifier(BaseNotifier):
                 email = self.build_email(hook.default_sender)
                 result = hook.send_email(email)
             except Smtp2goError as exc:
-                raise airflow_error(exc) from exc
+                raise airflow_error(exc, conn_id=hook.smtp2go_conn_id) from exc
         self.log.info("SMTP2GO notification sent: email_id=%s", result.email_id)
 
     async def async_notify(self, context: Context) -> None:
@@ -309,7 +309,7 @@ class Smtp2goNotifier(BaseNotifier):
             email = self.build_email(settings.sender)
             result = await hook.asend_email(email)
         except Smtp2goError as exc:
-            raise airflow_error(exc) from exc
+            raise airflow_error(exc, conn_id=hook.smtp2go_conn_id) from exc
         self.log.info("SMTP2GO notification sent: email_id=%s", result.email_id)
 
 

@@ -280,7 +280,7 @@ class Smtp2goBulkSendOperator(BaseOperator):
             # Neither gets better by retrying: a person must fix the rows or look at the ledger.
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from None
         except Smtp2goError as exc:
-            raise airflow_error(exc) from None
+            raise airflow_error(exc, conn_id=self.smtp2go_conn_id) from None
         summary = result.summary
         if result.abort_error is not None:
             ti.xcom_push(key="bulk_summary", value=summary)

@@ -192,7 +192,9 @@ class Smtp2goSendEmailOperator(BaseOperator):
                 email = self.build_email(hook)
                 result = hook.send_email(email)
             except Smtp2goError as exc:
-                raise airflow_error(exc, retry_ambiguous=self.retry_ambiguous_sends) from exc
+                raise airflow_error(
+                    exc, retry_ambiguous=self.retry_ambiguous_sends, conn_id=hook.smtp2go_conn_id
+                ) from exc
         self.log.info(
             "SMTP2GO accepted email_id=%s (request_id=%s, succeeded=%d, failed=%d)",
             result.email_id,

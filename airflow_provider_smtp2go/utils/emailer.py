@@ -118,6 +118,6 @@ def send_email(  # noqa: PLR0917 (Airflow calls backends positionally)
                 return None
             result = hook.send_email(email)
         except Smtp2goError as exc:
-            raise airflow_error(exc) from exc
+            raise airflow_error(exc, conn_id=hook.smtp2go_conn_id) from exc
     log.info("Email sent through SMTP2GO: email_id=%s", result.email_id)
     return result.to_dict()

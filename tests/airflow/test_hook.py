@@ -189,3 +189,105 @@ def test_client_factories_take_a_retry_policy_and_an_explicit_share(monkeypatch:
     assert asyncio.run(main()) == (1, 5)
     kwargs = hook.get_settings().client_kwargs(activity_requests_per_minute=9, max_attempts=1)
     assert kwargs["activity_requests_per_minute"] == 9 and kwargs["retry"].max_attempts == 1
+
+
+# -- a missing or malformed connection is permanent, and says how to fix it (issue 12, 7 and 3) --
+
+
+def test_a_missing_connection_fails_without_retries_and_says_how_to_create_it() -> None:
+    from airflow_provider_smtp2go._compat import AirflowFailException
+    from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goConnectionError
+
+    with pytest.raises(Smtp2goConnectionError) as info:
+        Smtp2goHook("smtp2go_nowhere").get_client()
+    assert isinstance(info.value, AirflowFailException)
+    message = str(info.value)
+    assert "'smtp2go_nowhere' does not exist" in message
+    assert "airflow connections add smtp2go_nowhere --conn-type smtp2go --conn-password" in message
+    example = message.split("export AIRFLOW_CONN_SMTP2GO_NOWHERE=", 1)[1].strip().strip("'")
+    assert json.loads(example) == {"conn_type": "smtp2go", "password": "<your SMTP2GO API key>"}
+    with pytest.raises(Smtp2goConnectionError, match="smtp2go_nowhere' does not exist"):
+        asyncio.run(Smtp2goHook("smtp2go_nowhere").aget_settings())
+
+
+@pytest.mark.parametrize(
+    ("extra", "field", "words"),
+    [
+        ({"max_attempts": 2.5}, "max_attempts", "max_attempts: must be a whole number, got 2.5"),
+        ({"deadline": "abc"}, "deadline", "deadline: must be a number, got 'abc'"),
+        ({"timeout": True}, "timeout", "timeout: must be a number, got True"),
+        ({"deadline": "nan"}, "deadline", "deadline: must be a number, got 'nan'"),
+    ],
+)
+def test_a_bad_stored_value_names_the_field_the_value_and_the_connection(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, object], field: str, words: str
+) -> None:
+    from airflow_provider_smtp2go._compat import AirflowFailException
+    from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goConnectionError
+
+    set_conn(monkeypatch, "smtp2go_typo", fake_key(), extra)
+    with pytest.raises(Smtp2goConnectionError) as info:
+        Smtp2goHook("smtp2go_typo").get_settings()
+    assert isinstance(info.value, AirflowFailException)
+    assert (info.value.conn_id, info.value.field) == ("smtp2go_typo", field)
+    assert f"{words} (in connection 'smtp2go_typo')" in str(info.value)
+
+
+def test_the_test_button_names_the_connection_being_tested_not_its_made_up_id(
+    smtp2go_conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Airflow's test endpoint stores the form's values under a random id such as 'Xk3pQ9aZ'.
+    set_conn(monkeypatch, "Xk3pQ9aZ", smtp2go_conn.api_key, {**smtp2go_conn.extra, "deadline": "abc"})
+    ok, message = Smtp2goHook("Xk3pQ9aZ").test_connection()
+    assert not ok
+    assert "deadline: must be a number, got 'abc' (in the connection being tested)" in message
+    assert "Xk3pQ9aZ" not in message
+    assert smtp2go_conn.sandbox.request_count("api_keys/permissions") == 0
+
+
+def test_a_rejected_key_is_explained_once_and_names_its_connection(
+    smtp2go_conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_smtp2go.client import Smtp2goAuthError
+    from airflow_provider_smtp2go.hooks.smtp2go import airflow_error
+
+    wrong = fake_key()
+    set_conn(monkeypatch, "smtp2go_old_key", wrong, smtp2go_conn.extra)
+    hook = Smtp2goHook("smtp2go_old_key")
+    with pytest.raises(Smtp2goAuthError) as info:
+        hook.get_client().api_key_permissions()
+    message = str(airflow_error(info.value, conn_id=hook.smtp2go_conn_id))
+    assert message.lower().count("missing or invalid") == 1, message
+    assert "connection 'smtp2go_old_key'" in message
+    assert wrong not in message
+    ok, tested = Smtp2goHook("smtp2go_old_key").test_connection()
+    assert not ok and tested.lower().count("missing or invalid") == 1, tested
+
+
+@pytest.mark.parametrize(
+    ("conn_json", "words"),
+    [
+        (None, "'smtp2go_broken' does not exist"),
+        ('{"conn_type": "smtp2go", "password": "KEY", "extra": {"max_attempts": 2.5}}', "must be a whole number"),
+    ],
+    ids=["missing", "malformed"],
+)
+def test_a_task_with_a_broken_connection_fails_at_once_instead_of_retrying(
+    run_dag, smtp2go_conn, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], *, conn_json, words
+) -> None:
+    from pathlib import Path
+
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    monkeypatch.setenv("SMTP2GO_TEST_CONN_ID", "smtp2go_broken")
+    monkeypatch.delenv("AIRFLOW_CONN_SMTP2GO_BROKEN", raising=False)
+    if conn_json is not None:
+        monkeypatch.setenv("AIRFLOW_CONN_SMTP2GO_BROKEN", conn_json.replace("KEY", smtp2go_conn.api_key))
+    result = run_dag(Path(__file__).parent / "dags" / "smtp2go_test_connection_errors.py")
+    assert result.task_states == {"send": "failed"}, result  # not up_for_retry
+    with create_session() as session:
+        ti = session.query(TaskInstance).filter_by(dag_id=result.dag_id, run_id=result.run_id).one()
+        assert ti.try_number == 1  # the task had 2 retries and used none
+    assert words in capfd.readouterr().out  # the task log
+    assert smtp2go_conn.sandbox.messages() == []

@@ -4,9 +4,10 @@ Importing this package is cheap and never imports Airflow: DAG parsing and plain
 (``airflow_provider_smtp2go.client``, ``logging_handler``) both start here.
 """
 
+# ruff: noqa: PLC0415  (imports inside functions are deliberate: importing this package stays cheap)
+
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 __version__ = "0.1.0"
@@ -14,62 +15,119 @@ __version__ = "0.1.0"
 #: The connection type every hook, operator and notifier of this provider uses.
 CONNECTION_TYPE = "smtp2go"
 
-# The connection form, declared once. Airflow >= 3.2 reads it from the provider info below;
-# Smtp2goHook.get_connection_form_widgets()/get_ui_field_behaviour() serve the same fields to
-# older Airflow, so the form looks the same everywhere.
-_REGIONS = ["global", "us", "eu", "au"]
+#: Where the provider's documentation lives: the README, as published on the package's PyPI page.
+#: pyproject's ``[project.urls] Documentation`` is the same URL (Airflow 3.3 reads that one).
+DOCUMENTATION_URL = "https://pypi.org/project/airflow-provider-smtp2go/#description"
 
-_CONN_FIELDS: dict[str, dict[str, Any]] = {
-    "region": {
-        "label": "Region",
-        "description": "SMTP2GO API region: global (nearest), us, eu or au. Ignored when Base URL is set.",
-        "schema": {"type": ["string", "null"], "enum": [*_REGIONS, None]},
-    },
-    "sender": {
-        "label": "Default sender",
-        "description": "From address used when an operator, notifier or the email backend gives none.",
-        "schema": {"type": ["string", "null"]},
-    },
-    "subaccount_id": {
-        "label": "Subaccount ID",
-        "description": "Default SMTP2GO subaccount for activity and statistics calls.",
-        "schema": {"type": ["string", "null"]},
-    },
-    "base_url": {
-        "label": "Base URL",
-        "description": "Custom API base URL (a proxy or the local sandbox); https unless the host is loopback.",
-        "schema": {"type": ["string", "null"]},
-    },
-    "timeout": {
-        "label": "Timeout (seconds)",
-        "description": "Read timeout of one HTTP request (connect timeout is 5 s or less).",
-        "schema": {"type": ["number", "null"], "minimum": 1},
-    },
-    "max_attempts": {
-        "label": "Max attempts",
-        "description": "Attempts per API call for retryable failures (429, 503, connection errors).",
-        "schema": {"type": ["integer", "null"], "minimum": 1},
-    },
-    "deadline": {
-        "label": "Retry budget (seconds)",
-        "description": "Total time one API call may spend on retries, waits included.",
-        "schema": {"type": ["number", "null"], "minimum": 1},
-    },
-}
+#: ``max_attempts`` choices on the connection form; a larger budget can still be set in the extras.
+_FORM_MAX_ATTEMPTS = 10
 
-_UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["host", "schema", "login", "port", "extra"],
-    "relabeling": {"password": "API Key"},
-    "placeholders": {
-        "password": "your SMTP2GO API key (api-...)",
-        "region": "global",
-        "sender": "Airflow <airflow@example.com>",
-        "base_url": "https://api.smtp2go.com/v3",
-        "timeout": "30",
-        "max_attempts": "5",
-        "deadline": "300",
-    },
-}
+
+def _conn_fields() -> dict[str, dict[str, Any]]:
+    """The connection form's extra fields, declared once (defaults quoted from ``client.limits``).
+
+    Airflow >= 3.2 reads these from the provider info; ``Smtp2goHook.get_connection_form_widgets``
+    builds the same fields for older Airflow. How Airflow 3.3's form treats a schema decides
+    each one's shape:
+
+    * it shows placeholders on standard fields only, so each default is in the description;
+    * it checks a typed value only in its free-text widget, which it uses when a field has two
+      non-null types: ``["number", "integer", "null"]`` says "a number" twice over and makes
+      the form refuse "abc" (its number widget silently drops letters and accepts 2.5 where an
+      integer is due);
+    * ``max_attempts`` is a list of whole numbers, so 2.5 cannot be chosen;
+    * an enum value shows as ``values_display`` says; a ``default`` is filled in on a new form.
+    """
+    from airflow_provider_smtp2go.client import limits
+    from airflow_provider_smtp2go.client.regions import DEFAULT_REGION, REGIONS
+
+    def seconds(value: float) -> str:
+        return f"{value:g} s"
+
+    number = {"type": ["number", "integer", "null"], "exclusiveMinimum": 0}
+    return {
+        "region": {
+            "label": "Region",
+            "description": "Where SMTP2GO's API is called. Default: global (SMTP2GO picks the nearest). "
+            "Ignored when Base URL is set.",
+            "schema": {
+                "type": ["string", "null"],
+                "enum": list(REGIONS),
+                "default": DEFAULT_REGION,
+                "values_display": {name: f"{name} ({url.split('/')[2]})" for name, url in REGIONS.items()},
+            },
+        },
+        "sender": {
+            "label": "Default sender",
+            "description": "From address when an operator, notifier or the email backend gives none, "
+            'e.g. airflow@example.com or "Airflow <airflow@example.com>". Default: none.',
+            "schema": {"type": ["string", "null"]},
+        },
+        "subaccount_id": {
+            "label": "Subaccount ID",
+            "description": "SMTP2GO subaccount for activity and statistics calls. Default: the key's own account.",
+            "schema": {"type": ["string", "null"]},
+        },
+        "base_url": {
+            "label": "Base URL",
+            "description": "Custom API base URL, e.g. a proxy or the local sandbox (http://127.0.0.1:8025/v3). "
+            "https unless the host is loopback. Default: the region's URL.",
+            "schema": {"type": ["string", "null"]},
+        },
+        "timeout": {
+            "label": "Timeout (seconds)",
+            "description": f"Seconds to wait for each response, a number > 0. Default: "
+            f"{seconds(limits.READ_TIMEOUT)} (connecting takes at most {seconds(limits.CONNECT_TIMEOUT)}).",
+            "schema": dict(number),
+        },
+        "max_attempts": {
+            "label": "Max attempts",
+            "description": f"Attempts per API call when SMTP2GO is busy or unreachable (429, 503, connection "
+            f"errors); 1 = no retries. Default: {limits.DEFAULT_MAX_ATTEMPTS}.",
+            "schema": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "enum": list(range(1, _FORM_MAX_ATTEMPTS + 1)),
+                "values_display": {str(limits.DEFAULT_MAX_ATTEMPTS): f"{limits.DEFAULT_MAX_ATTEMPTS} (default)"},
+            },
+        },
+        "deadline": {
+            "label": "Retry budget (seconds)",
+            "description": f"Total seconds one API call may take, retries and waits included, a number > 0. "
+            f"Default: {seconds(limits.DEFAULT_DEADLINE)}.",
+            "schema": dict(number),
+        },
+    }
+
+
+def _ui_field_behaviour() -> dict[str, Any]:
+    hidden = ["host", "schema", "login", "extra"]
+    relabeling = {"password": "API Key"}
+    placeholders = {"password": "your SMTP2GO API key (api-...)"}
+    if _test_button_compares_ports():
+        relabeling["port"] = "Port (unused: enter 0)"
+        placeholders["port"] = "0 (SMTP2GO needs no port; 0 lets the Test button work)"
+    else:
+        hidden.append("port")
+    return {"hidden-fields": hidden, "relabeling": relabeling, "placeholders": placeholders}
+
+
+def _test_button_compares_ports() -> bool:
+    """True on Airflow 3.3, whose Test button fails for a connection stored without a port.
+
+    The connection list's Test button sends ``port: 0`` for a connection whose port is empty;
+    Airflow 3.3.2's test endpoint takes 0 for another destination than the stored (empty) port
+    and answers "Bad Request" (fixed upstream by apache/airflow#73298). A connection saved with
+    port 0 passes, so on 3.3 the form shows the port and asks for 0 instead of hiding it.
+    Read from package metadata: importing Airflow here would make ``import`` of this package slow.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        major, minor = (int(part) for part in version("apache-airflow").split(".")[:2])
+    except (PackageNotFoundError, ValueError):
+        return False
+    return (major, minor) == (3, 3)
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -84,6 +142,7 @@ def get_provider_info() -> dict[str, Any]:
         "name": "SMTP2GO",
         "description": "Send and track email through SMTP2GO's HTTP API.",
         "versions": [__version__],
+        "documentation-url": DOCUMENTATION_URL,
         "integrations": [
             {
                 "integration-name": integration,
@@ -161,13 +220,8 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": CONNECTION_TYPE,
                 "hook-class-name": "airflow_provider_smtp2go.hooks.smtp2go.Smtp2goHook",
                 "hook-name": "SMTP2GO",
-                "conn-fields": {name: _copy(spec) for name, spec in _CONN_FIELDS.items()},
-                "ui-field-behaviour": _copy(_UI_FIELD_BEHAVIOUR),
+                "conn-fields": _conn_fields(),
+                "ui-field-behaviour": _ui_field_behaviour(),
             }
         ],
     }
-
-
-def _copy(value: dict[str, Any]) -> dict[str, Any]:
-    # Airflow may mutate what it is given; every call hands out fresh dicts.
-    return copy.deepcopy(value)

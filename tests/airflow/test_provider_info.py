@@ -103,10 +103,10 @@ def test_hook_ui_behaviour_matches_provider_info() -> None:
         "relabeling": declared["ui-field-behaviour"]["relabeling"],
         "placeholders": declared["ui-field-behaviour"]["placeholders"],
     }
-    assert behaviour["relabeling"] == {"password": "API Key"}
+    assert behaviour["relabeling"]["password"] == "API Key"
     # Every extra the hook reads is on the form, and nothing else.
     assert set(declared["conn-fields"]) == set(EXTRA_FIELDS)
-    assert set(behaviour["placeholders"]) - {"password"} <= set(EXTRA_FIELDS)
+    assert set(behaviour["placeholders"]) - {"password", "port"} <= set(EXTRA_FIELDS)
 
 
 def _widget_kind(field: Any) -> str:
@@ -125,8 +125,8 @@ def test_hook_form_widgets_match_conn_fields() -> None:
         field = widgets[name]
         assert str(field.args[0]) == spec["label"], name
         assert field.kwargs["description"] == spec["description"], name
-        types = spec["schema"]["type"]
-        expected = "IntegerField" if "integer" in types else "StringField"
+        types = set(spec["schema"]["type"]) - {"null"}
+        expected = "IntegerField" if types == {"integer"} else "StringField"
         assert _widget_kind(field) == expected, name
 
 
@@ -147,7 +147,7 @@ def test_providers_manager_sees_the_declared_form() -> None:
     behaviours = manager.field_behaviours.get("smtp2go")
     if behaviours is None:
         pytest.skip("this Airflow has no UI metadata loader and no wtforms: the form is not built here")
-    assert behaviours["relabeling"] == {"password": "API Key"}
+    assert behaviours["relabeling"]["password"] == "API Key"
     assert "extra__smtp2go__region" in manager.connection_form_widgets
 
 
@@ -171,3 +171,122 @@ def test_cli_connection_test_runs_the_hook_against_the_sandbox(airflow_db, smtp2
     assert "Connection success" in result.stdout
     assert smtp2go_conn.sandbox.request_count("api_keys/permissions") == 1
     assert smtp2go_conn.sandbox.messages() == []
+
+
+# -- the connection form as Airflow 3.3 shows it (issue 12, findings 1-5) --
+
+
+def _fields() -> dict[str, Any]:
+    fields: dict[str, Any] = get_provider_info()["connection-types"][0]["conn-fields"]
+    return fields
+
+
+def test_region_offers_the_four_regions_and_defaults_to_global() -> None:
+    from airflow_provider_smtp2go.client.regions import REGIONS
+
+    schema = _fields()["region"]["schema"]
+    assert schema["enum"] == ["global", "us", "eu", "au"] == list(REGIONS)  # no None: the form showed "null"
+    assert schema["default"] == "global"
+    assert set(schema["values_display"]) == set(schema["enum"])
+    assert schema["values_display"]["eu"] == "eu (eu-api.smtp2go.com)"
+
+
+def test_each_number_field_states_its_default_from_client_limits() -> None:
+    from airflow_provider_smtp2go.client import limits
+
+    fields = _fields()
+    assert f"Default: {limits.READ_TIMEOUT:g} s" in fields["timeout"]["description"]
+    assert f"at most {limits.CONNECT_TIMEOUT:g} s" in fields["timeout"]["description"]
+    assert f"Default: {limits.DEFAULT_MAX_ATTEMPTS}." in fields["max_attempts"]["description"]
+    assert f"Default: {limits.DEFAULT_DEADLINE:g} s" in fields["deadline"]["description"]
+    assert str(limits.DEFAULT_MAX_ATTEMPTS) in fields["max_attempts"]["schema"]["values_display"]
+    for name, spec in fields.items():
+        assert "Default:" in spec["description"], name  # 3.3 shows no placeholders on extra fields
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_attempts", 1),
+        ("max_attempts", 5),
+        ("max_attempts", 2.5),
+        ("max_attempts", 0),
+        ("max_attempts", "abc"),
+        ("deadline", 300),
+        ("deadline", 0.5),
+        ("deadline", "abc"),
+        ("deadline", 0),
+        ("deadline", -3),
+        ("timeout", 12.5),
+        ("timeout", "30"),
+        ("timeout", 0),
+        ("region", "eu"),
+        ("region", "mars"),
+        ("deadline", None),
+    ],
+)
+def test_the_form_schema_and_the_hook_agree_on_every_value(name: str, value: object) -> None:
+    """What the form's schema allows is exactly what the hook accepts when the value is used."""
+    import jsonschema
+
+    from airflow_provider_smtp2go.client import Smtp2goValidationError
+    from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goConnectionSettings
+
+    schema = _fields()[name]["schema"]
+    try:
+        jsonschema.validate(value, schema)
+        form_accepts = True
+    except jsonschema.ValidationError:
+        form_accepts = False
+    try:
+        Smtp2goConnectionSettings.from_connection("c", "k" * 24, {name: value})
+        hook_accepts = True
+    except Smtp2goValidationError:
+        hook_accepts = False
+    # The hook also reads numbers stored as strings (older forms, env vars); the form stores numbers.
+    if isinstance(value, str) and hook_accepts and not form_accepts:
+        value_as_number = float(value)
+        jsonschema.validate(value_as_number, schema)
+        return
+    assert form_accepts == hook_accepts, (name, value, form_accepts, hook_accepts)
+
+
+def test_numbers_use_the_form_widget_that_checks_what_is_typed() -> None:
+    # Airflow 3.3 checks a typed value only in its free-text widget, chosen for two non-null
+    # types; its number widget drops letters silently. max_attempts is a list of whole numbers.
+    fields = _fields()
+    for name in ("timeout", "deadline"):
+        types = [t for t in fields[name]["schema"]["type"] if t != "null"]
+        assert sorted(types) == ["integer", "number"], name
+    attempts = fields["max_attempts"]["schema"]
+    assert all(isinstance(n, int) and n >= attempts["minimum"] for n in attempts["enum"])
+
+
+@pytest.mark.parametrize(("airflow", "port_shown"), [("3.3.2", True), ("3.2.2", False), ("2.11.0", False)])
+def test_the_port_is_shown_for_the_test_button_only_on_airflow_3_3(
+    monkeypatch: pytest.MonkeyPatch, airflow: str, port_shown: bool
+) -> None:
+    import importlib.metadata
+
+    real_version = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: airflow if name == "apache-airflow" else real_version(name)
+    )
+    behaviour = get_provider_info()["connection-types"][0]["ui-field-behaviour"]
+    assert ("port" not in behaviour["hidden-fields"]) is port_shown
+    if port_shown:
+        assert "enter 0" in behaviour["relabeling"]["port"]
+        assert behaviour["placeholders"]["port"].startswith("0 ")
+    assert {"host", "schema", "login"} <= set(behaviour["hidden-fields"])
+
+
+def test_the_documentation_link_is_the_readme() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    from airflow_provider_smtp2go import DOCUMENTATION_URL
+
+    assert get_provider_info()["documentation-url"] == DOCUMENTATION_URL
+    assert DOCUMENTATION_URL.endswith("#description")  # PyPI shows the README there
+    urls = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"].get("urls", {})
+    if "Documentation" in urls:
+        assert urls["Documentation"] == DOCUMENTATION_URL

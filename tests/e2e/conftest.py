@@ -188,6 +188,8 @@ def _stack_env(home: Path, sandbox: Any, api_port: int) -> dict[str, str]:
         "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+        # The connection form's Test button (off by default since Airflow 2.7).
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         "AIRFLOW_CONN_SMTP2GO_DEFAULT": json.dumps(
             {
                 "conn_type": "smtp2go",
@@ -259,9 +261,9 @@ def _job_running(stack: AirflowStack, job_type: str) -> bool:
     return bool(stack.query("SELECT 1 FROM job WHERE job_type = ? AND state = 'running'", (job_type,)))
 
 
-@pytest.fixture(scope="module")
-def airflow_stack() -> Iterator[AirflowStack]:
-    """Migrate a fresh sqlite DB and start api-server, scheduler, dag-processor and triggerer."""
+@contextlib.contextmanager
+def _deployment(components: tuple[str, ...]) -> Iterator[AirflowStack]:
+    """Migrate a fresh sqlite DB, start ``components`` (api-server first) and wait until they work."""
     from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
 
     home = Path(tempfile.mkdtemp(prefix="smtp2go-e2e-home-"))
@@ -273,17 +275,16 @@ def airflow_stack() -> Iterator[AirflowStack]:
         try:
             stack.cli("db", "migrate", timeout=STARTUP_TIMEOUT)
             deadline = time.monotonic() + STARTUP_TIMEOUT
-            _start(
-                stack, "api-server", ["api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"]
-            )
-            _start(stack, "scheduler", ["scheduler", "--skip-serve-logs"])
-            _start(stack, "dag-processor", ["dag-processor"])
-            _start(stack, "triggerer", ["triggerer", "--skip-serve-logs"])
+            for name in components:
+                _start(stack, name, COMPONENT_ARGS[name](api_port))
             stack.wait_for("the API server", partial(_api_healthy, stack.api_url), timeout=deadline - time.monotonic())
-            for job_type in ("SchedulerJob", "TriggererJob"):
-                stack.wait_for(
-                    f"a running {job_type}", partial(_job_running, stack, job_type), timeout=deadline - time.monotonic()
-                )
+            for name, job_type in (("scheduler", "SchedulerJob"), ("triggerer", "TriggererJob")):
+                if name in components:
+                    stack.wait_for(
+                        f"a running {job_type}",
+                        partial(_job_running, stack, job_type),
+                        timeout=deadline - time.monotonic(),
+                    )
             yield stack
         finally:
             _stop_all(stack)
@@ -291,3 +292,25 @@ def airflow_stack() -> Iterator[AirflowStack]:
                 print(f"\nkept the e2e AIRFLOW_HOME: {home}")
             else:
                 shutil.rmtree(home, ignore_errors=True)
+
+
+COMPONENT_ARGS: dict[str, Callable[[int], list[str]]] = {
+    "api-server": lambda port: ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+    "scheduler": lambda _: ["scheduler", "--skip-serve-logs"],
+    "dag-processor": lambda _: ["dag-processor"],
+    "triggerer": lambda _: ["triggerer", "--skip-serve-logs"],
+}
+
+
+@pytest.fixture(scope="module")
+def airflow_stack() -> Iterator[AirflowStack]:
+    """Migrate a fresh sqlite DB and start api-server, scheduler, dag-processor and triggerer."""
+    with _deployment(("api-server", "scheduler", "dag-processor", "triggerer")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def airflow_api_server() -> Iterator[AirflowStack]:
+    """Only the API server (and its UI) on a fresh DB: enough for the connection form and its Test button."""
+    with _deployment(("api-server",)) as stack:
+        yield stack

@@ -15,6 +15,7 @@ during DAG parsing costs little and does no I/O.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from types import TracebackType
@@ -243,6 +244,10 @@ class Smtp2goConnectionError(AirflowFailException):
         super().__init__(message)
         self.conn_id = conn_id
         self.field = field
+
+    def __reduce__(self) -> Any:
+        # Exceptions pickle as cls(*args); the keyword-only attributes must come along.
+        return functools.partial(type(self), conn_id=self.conn_id, field=self.field), (str(self),)
 
 
 def missing_connection_help(conn_id: str) -> str:

@@ -208,6 +208,10 @@ def test_a_missing_connection_fails_without_retries_and_says_how_to_create_it() 
     assert json.loads(example) == {"conn_type": "smtp2go", "password": "<your SMTP2GO API key>"}
     with pytest.raises(Smtp2goConnectionError, match="smtp2go_nowhere' does not exist"):
         asyncio.run(Smtp2goHook("smtp2go_nowhere").aget_settings())
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert (str(copy), copy.conn_id, copy.field) == (message, "smtp2go_nowhere", None)
 
 
 @pytest.mark.parametrize(

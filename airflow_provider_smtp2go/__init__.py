@@ -157,6 +157,7 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_smtp2go.operators.smtp2go",
                     "airflow_provider_smtp2go.operators.bulk",
+                    "airflow_provider_smtp2go.operators.webhooks",
                 ],
             }
         ],

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     )
     from airflow_provider_smtp2go.client.secret import Secret
     from airflow_provider_smtp2go.client.settings import ClientSettings
+    from airflow_provider_smtp2go.webhooks.auth import WebhookSecret
 
 #: ``[smtp2go]`` options of airflow.cfg (declared in the provider info).
 CONFIG_SECTION = "smtp2go"
@@ -492,6 +494,63 @@ class Smtp2goHook(BaseHook):
                 # Numbers use a text field: wtforms' IntegerField would refuse "2.5" seconds.
                 widgets[name] = StringField(label, validators=validators, widget=BS3TextFieldWidget(), **common)
         return widgets
+
+    # -- webhooks ----------------------------------------------------------------------------
+    def ensure_webhook(
+        self,
+        url: str,
+        events: Iterable[str],
+        *,
+        sms_events: Iterable[str] = (),
+        headers: Iterable[str] = (),
+        usernames: Iterable[str] = (),
+        output_format: str = "form",
+        webhook_conn_id: str | None = "smtp2go_webhook",
+        force_update: bool = False,
+    ) -> dict[str, Any]:
+        """Make the account's webhook for ``url`` match; safe to run again and again.
+
+        Finds the webhook by URL, edits it when it differs, adds it when absent; after an add
+        that got no usable answer it views again before adding (see
+        :mod:`~airflow_provider_smtp2go.webhooks.registration`).  The secret SMTP2GO sends
+        comes from ``webhook_conn_id``, the connection the receiver checks (password only:
+        bearer; login and password: basic); it is masked in logs and never returned.
+        ``webhook_conn_id=None`` registers a webhook without an auth header (the receiver
+        refuses such posts).  Returns ``{"id", "action", "url"}``, ``action`` being
+        ``created``, ``updated`` or ``unchanged``.
+
+        >>> Smtp2goHook().ensure_webhook("https://airflow.example.com/smtp2go/webhooks/",
+        ...                              ["bounce", "spam"])  # doctest: +SKIP
+        {'id': 4317, 'action': 'created', 'url': 'https://airflow.example.com/smtp2go/webhooks/'}
+        """
+        from airflow_provider_smtp2go.webhooks.registration import WebhookSpec, ensure_webhook
+
+        spec = WebhookSpec.create(
+            url,
+            events,
+            secret=None if webhook_conn_id is None else self._webhook_secret(webhook_conn_id),
+            sms_events=sms_events,
+            headers=headers,
+            usernames=usernames,
+            output_format=output_format,
+            subaccount_id=self.get_settings().subaccount_id,
+        )
+        return ensure_webhook(self.get_client(), spec, force_update=force_update)
+
+    def _webhook_secret(self, conn_id: str) -> WebhookSecret:
+        from airflow_provider_smtp2go.client import Smtp2goValidationError
+        from airflow_provider_smtp2go.webhooks.auth import secret_from_connection
+        from airflow_provider_smtp2go.webhooks.registration import header_value
+
+        conn = self.get_connection(conn_id)
+        secret = secret_from_connection(conn.login, conn.password, dict(conn.extra_dejson or {}))
+        if secret is None:
+            raise Smtp2goValidationError(
+                "password", "required", f"connection {conn_id!r}: no webhook secret; put it in the Password field"
+            )
+        mask_secret(str(conn.password))
+        mask_secret(header_value(secret))  # basic: the base64 form is a secret too
+        return secret
 
 
 AMBIGUOUS_SEND_HELP = (

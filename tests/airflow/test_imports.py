@@ -15,6 +15,7 @@ MODULES = [
     "airflow_provider_smtp2go.hooks.smtp2go",
     "airflow_provider_smtp2go.operators.smtp2go",
     "airflow_provider_smtp2go.operators.bulk",
+    "airflow_provider_smtp2go.operators.webhooks",
     "airflow_provider_smtp2go.sensors.smtp2go",
     "airflow_provider_smtp2go.notifications.smtp2go",
     "airflow_provider_smtp2go.utils.emailer",
@@ -63,6 +64,7 @@ def test_dag_parsing_does_not_load_the_http_client_or_sandbox() -> None:
         "import airflow_provider_smtp2go.operators.smtp2go, airflow_provider_smtp2go.notifications.smtp2go\n"
         "import airflow_provider_smtp2go.hooks.smtp2go, airflow_provider_smtp2go.utils.emailer\n"
         "import airflow_provider_smtp2go.operators.bulk, airflow_provider_smtp2go.sensors.smtp2go\n"
+        "import airflow_provider_smtp2go.operators.webhooks, airflow_provider_smtp2go.webhooks.assets\n"
         "heavy = ['airflow_provider_smtp2go.client.sync', 'airflow_provider_smtp2go.client.aio',\n"
         "         'airflow_provider_smtp2go.triggers.smtp2go', 'airflow.triggers.base',\n"
         "         'airflow_provider_smtp2go.sandbox', 'requests', 'httpx', 'tenacity', 'fsspec', 'jinja2.sandbox']\n"

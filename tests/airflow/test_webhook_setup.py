@@ -1,0 +1,125 @@
+"""``Smtp2goHook.ensure_webhook`` and ``Smtp2goEnsureWebhookOperator`` over real HTTP to the sandbox.
+
+Idempotent: absent -> created, same -> unchanged (no add/edit request), different -> updated,
+and an add that got no usable answer is followed by a view, never by a blind second add.
+The receiver's secret (connection ``smtp2go_webhook``) never shows in logs, XCom or the DB.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from typing import Any
+
+import pytest
+
+from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook
+
+URL = "https://airflow.example.com/smtp2go/webhooks/"
+
+
+@pytest.fixture
+def webhook_secret(smtp2go_conn, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A distinctive bearer secret (built at runtime) in connection ``smtp2go_webhook``."""
+    secret = "whk-" + secrets.token_hex(16).upper()
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP2GO_WEBHOOK", json.dumps({"conn_type": "generic", "password": secret}))
+    return secret
+
+
+def registered(sandbox: Any) -> list[Any]:
+    return sandbox.webhook_registry.all()
+
+
+def counts(sandbox: Any) -> dict[str, int]:
+    return {path: sandbox.request_count(f"webhook/{path}") for path in ("view", "add", "edit")}
+
+
+def test_absent_webhook_is_created_with_the_connections_bearer_secret(smtp2go_conn, webhook_secret) -> None:
+    with Smtp2goHook() as hook:
+        result = hook.ensure_webhook(URL, ["bounce", "spam"])
+
+    (webhook,) = registered(smtp2go_conn.sandbox)
+    assert result == {"id": webhook.id, "action": "created", "url": URL}
+    assert (webhook.url, sorted(webhook.events), webhook.output_format) == (URL, ["bounce", "spam"], "form")
+    assert (webhook.auth_header_type, webhook.auth_header_value) == ("bearer", webhook_secret)
+    assert counts(smtp2go_conn.sandbox) == {"view": 1, "add": 1, "edit": 0}
+
+
+def test_same_webhook_is_unchanged_without_add_or_edit(smtp2go_conn, webhook_secret) -> None:
+    with Smtp2goHook() as hook:
+        first = hook.ensure_webhook(URL, ["bounce", "spam"])
+        again = hook.ensure_webhook(URL, ["spam", "bounce"])  # order does not matter
+
+    assert again == {"id": first["id"], "action": "unchanged", "url": URL}
+    assert counts(smtp2go_conn.sandbox) == {"view": 2, "add": 1, "edit": 0}
+    assert len(registered(smtp2go_conn.sandbox)) == 1
+
+
+def test_different_events_or_secret_are_updated_in_place(smtp2go_conn, webhook_secret, monkeypatch) -> None:
+    with Smtp2goHook() as hook:
+        first = hook.ensure_webhook(URL, ["bounce"])
+        changed = hook.ensure_webhook(URL, ["bounce", "unsubscribe"])
+    (webhook,) = registered(smtp2go_conn.sandbox)
+    assert changed == {"id": first["id"], "action": "updated", "url": URL}
+    assert sorted(webhook.events) == ["bounce", "unsubscribe"]
+
+    # Rotating the receiver's secret to basic auth (login + password) is a change too.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SMTP2GO_WEBHOOK", json.dumps({"conn_type": "generic", "login": "smtp2go", "password": "r0tated"})
+    )
+    with Smtp2goHook() as hook:
+        rotated = hook.ensure_webhook(URL, ["bounce", "unsubscribe"])
+    (webhook,) = registered(smtp2go_conn.sandbox)
+    assert rotated["action"] == "updated"
+    assert webhook.auth_header_type == "basic"
+    assert base64.b64decode(webhook.auth_header_value) == b"smtp2go:r0tated"
+    assert counts(smtp2go_conn.sandbox) == {"view": 3, "add": 1, "edit": 2}
+
+
+def test_an_add_answered_500_is_followed_by_a_view_not_a_blind_second_add(smtp2go_conn, webhook_secret) -> None:
+    # The 500 came before SMTP2GO stored anything: the view shows no webhook, so one more add.
+    smtp2go_conn.sandbox.inject_fault("webhook/add", status=500, count=1)
+    with Smtp2goHook() as hook:
+        result = hook.ensure_webhook(URL, ["bounce"])
+
+    (webhook,) = registered(smtp2go_conn.sandbox)
+    assert result == {"id": webhook.id, "action": "created", "url": URL}
+    assert counts(smtp2go_conn.sandbox) == {"view": 2, "add": 2, "edit": 0}
+
+
+def test_an_add_stored_but_unanswered_is_found_by_the_view_and_not_repeated(smtp2go_conn, webhook_secret) -> None:
+    # SMTP2GO stored the webhook, then the connection dropped: the view finds it; no second add.
+    smtp2go_conn.sandbox.inject_fault("webhook/add", kind="drop_after", count=1)
+    with Smtp2goHook() as hook:
+        result = hook.ensure_webhook(URL, ["bounce"])
+
+    (webhook,) = registered(smtp2go_conn.sandbox)
+    assert result == {"id": webhook.id, "action": "created", "url": URL}
+    assert counts(smtp2go_conn.sandbox) == {"view": 2, "add": 1, "edit": 0}
+
+
+def test_adds_that_keep_failing_raise_after_two_without_a_duplicate(smtp2go_conn, webhook_secret) -> None:
+    from airflow_provider_smtp2go.client import Smtp2goAmbiguousSendError
+
+    smtp2go_conn.sandbox.inject_fault("webhook/add", status=500, count=5)
+    with Smtp2goHook() as hook, pytest.raises(Smtp2goAmbiguousSendError):
+        hook.ensure_webhook(URL, ["bounce"])
+    assert registered(smtp2go_conn.sandbox) == []
+    assert counts(smtp2go_conn.sandbox) == {"view": 3, "add": 2, "edit": 0}
+
+
+def test_a_missing_secret_connection_is_refused_before_any_request(smtp2go_conn, monkeypatch) -> None:
+    from airflow_provider_smtp2go.client import Smtp2goValidationError
+
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP2GO_WEBHOOK", json.dumps({"conn_type": "generic", "login": "only-login"}))
+    with Smtp2goHook() as hook, pytest.raises(Smtp2goValidationError, match="smtp2go_webhook"):
+        hook.ensure_webhook(URL, ["bounce"])
+    assert counts(smtp2go_conn.sandbox) == {"view": 0, "add": 0, "edit": 0}
+
+
+def test_the_operator_is_registered_in_the_provider_info() -> None:
+    from airflow_provider_smtp2go import get_provider_info
+
+    (operators,) = get_provider_info()["operators"]
+    assert "airflow_provider_smtp2go.operators.webhooks" in operators["python-modules"]

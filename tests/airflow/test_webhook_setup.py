@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook
 
 URL = "https://airflow.example.com/smtp2go/webhooks/"
+EXAMPLE = Path(__file__).resolve().parents[2] / "example_dags" / "example_smtp2go_webhooks.py"
 
 
 @pytest.fixture
@@ -116,6 +118,46 @@ def test_a_missing_secret_connection_is_refused_before_any_request(smtp2go_conn,
     with Smtp2goHook() as hook, pytest.raises(Smtp2goValidationError, match="smtp2go_webhook"):
         hook.ensure_webhook(URL, ["bounce"])
     assert counts(smtp2go_conn.sandbox) == {"view": 0, "add": 0, "edit": 0}
+
+
+def everything_airflow_kept(airflow_home: Path, result: Any) -> str:
+    """XCom, task logs on disk and the whole metadata DB, as text."""
+    parts = [json.dumps(result.xcom, default=str)]
+    parts += [f.read_text(errors="replace") for f in (airflow_home / "logs").rglob("*") if f.is_file()]
+    parts.append((airflow_home / "airflow.db").read_bytes().decode("latin-1"))
+    return "\n".join(parts)
+
+
+def test_setup_dag_creates_then_leaves_unchanged_and_never_reveals_the_secret(  # noqa: PLR0917 (fixtures)
+    run_dag, smtp2go_conn, webhook_secret, airflow_home, capfd, caplog
+) -> None:
+    created = run_dag(EXAMPLE, dag_id="example_smtp2go_webhook_setup")
+    again = run_dag(EXAMPLE, dag_id="example_smtp2go_webhook_setup")
+
+    assert created.state == again.state == "success", (created, again)
+    (webhook,) = registered(smtp2go_conn.sandbox)
+    assert webhook.auth_header_value == webhook_secret  # the secret really was used
+    assert created.xcom["ensure_webhook"] == {"id": webhook.id, "action": "created", "url": webhook.url}
+    assert again.xcom["ensure_webhook"]["action"] == "unchanged"
+    captured = capfd.readouterr()
+    assert "SMTP2GO webhook" in captured.out + captured.err + caplog.text  # logs were captured
+    for name, text in {
+        "stdout/stderr": captured.out + captured.err,
+        "log records": caplog.text,
+        "airflow state": everything_airflow_kept(airflow_home, created) + everything_airflow_kept(airflow_home, again),
+    }.items():
+        assert webhook_secret not in text, f"the webhook secret leaked into {name}"
+
+
+def test_suppress_dag_suppresses_each_hard_bounced_address(run_dag, smtp2go_conn) -> None:
+    recipients = ["gone@example.com", "Gone@example.com", "moved@example.org"]
+    result = run_dag(EXAMPLE, dag_id="example_smtp2go_suppress_hard_bounces", run_conf={"recipients": recipients})
+
+    assert result.state == "success", result
+    assert result.xcom["suppress"] == {"suppressed": ["gone@example.com", "moved@example.org"]}
+    assert smtp2go_conn.sandbox.request_count("suppression/add") == 2
+    assert smtp2go_conn.sandbox.state.is_suppressed("gone@example.com")
+    assert smtp2go_conn.sandbox.state.is_suppressed("moved@example.org")
 
 
 def test_the_operator_is_registered_in_the_provider_info() -> None:

@@ -538,15 +538,23 @@ class Smtp2goHook(BaseHook):
         return ensure_webhook(self.get_client(), spec, force_update=force_update)
 
     def _webhook_secret(self, conn_id: str) -> WebhookSecret:
-        from airflow_provider_smtp2go.client import Smtp2goValidationError
         from airflow_provider_smtp2go.webhooks.auth import secret_from_connection
         from airflow_provider_smtp2go.webhooks.registration import header_value
 
-        conn = self.get_connection(conn_id)
+        try:
+            conn = self.get_connection(conn_id)
+        except AirflowNotFoundException:
+            raise Smtp2goConnectionError(
+                f"no connection {conn_id!r}: create it with the webhook secret in Password "
+                "(add a Login for basic auth); the receiver checks posts against it",
+                conn_id=conn_id,
+            ) from None
         secret = secret_from_connection(conn.login, conn.password, dict(conn.extra_dejson or {}))
         if secret is None:
-            raise Smtp2goValidationError(
-                "password", "required", f"connection {conn_id!r}: no webhook secret; put it in the Password field"
+            raise Smtp2goConnectionError(
+                f"connection {conn_id!r} has no webhook secret; put it in the Password field",
+                conn_id=conn_id,
+                field="password",
             )
         mask_secret(str(conn.password))
         mask_secret(header_value(secret))  # basic: the base64 form is a secret too

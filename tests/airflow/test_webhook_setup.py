@@ -111,11 +111,16 @@ def test_adds_that_keep_failing_raise_after_two_without_a_duplicate(smtp2go_conn
     assert counts(smtp2go_conn.sandbox) == {"view": 3, "add": 2, "edit": 0}
 
 
-def test_a_missing_secret_connection_is_refused_before_any_request(smtp2go_conn, monkeypatch) -> None:
-    from airflow_provider_smtp2go.client import Smtp2goValidationError
+def test_a_missing_secret_or_connection_fails_the_task_before_any_request(smtp2go_conn, monkeypatch) -> None:
+    from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goConnectionError
 
     monkeypatch.setenv("AIRFLOW_CONN_SMTP2GO_WEBHOOK", json.dumps({"conn_type": "generic", "login": "only-login"}))
-    with Smtp2goHook() as hook, pytest.raises(Smtp2goValidationError, match="smtp2go_webhook"):
+    with Smtp2goHook() as hook, pytest.raises(Smtp2goConnectionError, match="no webhook secret") as no_secret:
+        hook.ensure_webhook(URL, ["bounce"])
+    assert (no_secret.value.conn_id, no_secret.value.field) == ("smtp2go_webhook", "password")
+
+    monkeypatch.delenv("AIRFLOW_CONN_SMTP2GO_WEBHOOK")
+    with Smtp2goHook() as hook, pytest.raises(Smtp2goConnectionError, match="no connection 'smtp2go_webhook'"):
         hook.ensure_webhook(URL, ["bounce"])
     assert counts(smtp2go_conn.sandbox) == {"view": 0, "add": 0, "edit": 0}
 

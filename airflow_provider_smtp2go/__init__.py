@@ -12,6 +12,16 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+#: The supported Airflow range is ``MIN_AIRFLOW_VERSION`` and newer, less the minors in
+#: ``EXCLUDED_AIRFLOW_MINORS``. pyproject's ``airflow`` extra declares the same range (a packaging
+#: test keeps them equal); importing any Airflow-facing module outside it raises ``RuntimeError``.
+MIN_AIRFLOW_VERSION = "2.11.0"
+EXCLUDED_AIRFLOW_MINORS = {
+    "3.0": "its failure emails never reach an email backend (apache/airflow#53135), its "
+    "reschedule-mode sensors crash (apache/airflow#58777) and its task runner logs the API key it "
+    "is asked to mask at DEBUG level; Airflow 3.1 fixes all three",
+}
+
 #: The connection type every hook, operator and notifier of this provider uses.
 CONNECTION_TYPE = "smtp2go"
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as _airflow_version
 
+from airflow_provider_smtp2go import EXCLUDED_AIRFLOW_MINORS, MIN_AIRFLOW_VERSION, __version__
+
 
 def _version_tuple(version: str) -> tuple[int, int, int]:
     """``"3.3.0rc1"`` -> ``(3, 3, 0)``: a pre-release counts as its final version."""
@@ -27,6 +29,26 @@ def _version_tuple(version: str) -> tuple[int, int, int]:
 
 
 AIRFLOW_VERSION = _version_tuple(_airflow_version)
+
+
+def _refuse_unsupported_airflow() -> None:
+    # Fail here, where every Airflow-facing module starts, rather than with an ImportError of some
+    # moved class deep inside; the client and logging_handler still work without Airflow.
+    minor = "{}.{}".format(*AIRFLOW_VERSION[:2])
+    required = _version_tuple(MIN_AIRFLOW_VERSION)
+    if required > AIRFLOW_VERSION:
+        reason = f"needs Apache Airflow {MIN_AIRFLOW_VERSION} or newer"
+    elif minor in EXCLUDED_AIRFLOW_MINORS:
+        reason = f"does not support Airflow {minor}: {EXCLUDED_AIRFLOW_MINORS[minor]}"
+    else:
+        return
+    raise RuntimeError(
+        f"airflow-provider-smtp2go {__version__} {reason}; Airflow {_airflow_version} is installed. "
+        "Upgrade Airflow (with its constraints file)."
+    )
+
+
+_refuse_unsupported_airflow()
 AIRFLOW_V_3_0_PLUS = AIRFLOW_VERSION >= (3, 0, 0)
 #: ``BaseNotifier.__init__`` accepts ``context`` (needed for Deadline Alerts) from 3.1.
 AIRFLOW_V_3_1_PLUS = AIRFLOW_VERSION >= (3, 1, 0)

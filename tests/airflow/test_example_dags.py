@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import airflow_version
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = REPO_ROOT / "example_dags"
@@ -72,6 +73,9 @@ def test_report_dag_alerts_on_call_when_the_send_is_rejected(run_dag, smtp2go_co
     assert alert.to == ["oncall@example.com"]
     assert "example_smtp2go_report.send_report" in alert.subject
     assert "failed" in alert.subject
-    assert "AirflowFailException" in alert.html_body
+    if not (3, 0) <= airflow_version() < (3, 3):
+        # dag.test() of Airflow 3.0-3.2 leaves the exception out of the failure callback's
+        # context (a real worker passes it).
+        assert "AirflowFailException" in alert.html_body
     assert "Try" in alert.html_body
     assert "send_report" not in result.xcom

@@ -116,7 +116,10 @@ def test_async_notify_sends_through_the_async_client(smtp2go_conn) -> None:
 @pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="Deadline Alerts (AsyncCallback) need Airflow 3.1+")
 def test_deadline_alert_callback_shape(smtp2go_conn) -> None:
     # The triggerer runs: await Smtp2goNotifier(**kwargs, context=context)
-    from airflow.sdk import AsyncCallback
+    try:
+        from airflow.sdk import AsyncCallback
+    except ImportError:  # Airflow 3.1 does not re-export it yet
+        from airflow.sdk.definitions.deadline import AsyncCallback
 
     AsyncCallback(Smtp2goNotifier, kwargs={"to": "oncall@example.com"})  # accepted as a callback
     # The shape the scheduler builds (Deadline.handle_miss): the REST API's DAGRunResponse.

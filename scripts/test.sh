@@ -1,20 +1,44 @@
 #!/usr/bin/env bash
-# Install everything and run every check: lint, format, types, all tests on the newest Airflow 3,
-# then the Airflow tests again on Airflow 2.11 (the oldest supported). Usage: bash scripts/test.sh
+# Install everything and run every check. Usage: bash scripts/test.sh
+#   1. .venv (development: editable, newest Airflow): ruff, mypy, every test tier;
+#   2. build the wheel and sdist, `twine check` them, and check their contents (tests/packaging);
+#   3. every older Airflow minor we support, each in its own venv with the BUILT WHEEL installed
+#      (not the checkout) and that minor's constraints: tests/airflow.
+# Each step prints its install and test time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+OLDER_MINORS=(2.11 3.1 3.2)  # and 3.3 in .venv; 3.0 is not supported (EXCLUDED_AIRFLOW_MINORS)
 
-echo "== installing (.venv: newest Airflow 3; .venv-af2: Airflow 2.11)"
-bash scripts/bootstrap.sh .venv
-bash scripts/bootstrap.sh .venv-af2 "apache-airflow>=2.11,<2.12"
+timed() {  # timed LABEL COMMAND...: run COMMAND, then print how long it took
+  local label="$1" start=$SECONDS
+  shift
+  "$@"
+  echo "-- $label: $((SECONDS - start)) s"
+}
+airflow_of() { "$1/bin/python" -c 'import airflow; print("Airflow", airflow.__version__)'; }
+
+echo "== installing .venv (development, newest Airflow)"
+timed "install .venv" bash scripts/bootstrap.sh .venv
 
 echo "== ruff, mypy"
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
-.venv/bin/mypy
+timed "lint" bash -c '.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy'
 
-echo "== tests on $(.venv/bin/python -c 'import airflow; print("Airflow", airflow.__version__)')"
-.venv/bin/python -m pytest -p no:cacheprovider
+echo "== building and checking the distributions"
+rm -rf dist
+timed "build" .venv/bin/python -m build --installer uv --outdir dist . >/dev/null
+.venv/bin/python -m twine check --strict dist/*
+wheel="$(ls dist/*.whl)"
+export SMTP2GO_DIST_DIR="$PWD/dist"  # tests/packaging inspects these instead of building again
 
-echo "== Airflow tests on $(.venv-af2/bin/python -c 'import airflow; print("Airflow", airflow.__version__)')"
-.venv-af2/bin/python -m pytest -p no:cacheprovider tests/airflow
+echo "== all tests on $(airflow_of .venv)"
+timed "tests on .venv" .venv/bin/python -m pytest -p no:cacheprovider
+
+for minor in "${OLDER_MINORS[@]}"; do
+  venv=".venv-af$minor"
+  echo "== installing $venv (the built wheel, Airflow $minor)"
+  timed "install $venv" bash scripts/bootstrap.sh "$venv" "$minor" "$wheel"
+  echo "== Airflow tests on $(airflow_of "$venv"), from the installed wheel"
+  # -P: keep the checkout off sys.path, so the tests import the wheel's package.
+  SMTP2GO_EXPECT_INSTALLED=1 timed "tests on $venv" \
+    "$venv/bin/python" -P -m pytest -p no:cacheprovider tests/airflow tests/packaging
+done

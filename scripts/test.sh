@@ -40,5 +40,5 @@ for minor in "${OLDER_MINORS[@]}"; do
   echo "== Airflow tests on $(airflow_of "$venv"), from the installed wheel"
   # -P: keep the checkout off sys.path, so the tests import the wheel's package.
   SMTP2GO_EXPECT_INSTALLED=1 timed "tests on $venv" \
-    "$venv/bin/python" -P -m pytest -p no:cacheprovider tests/airflow tests/packaging
+    "$venv/bin/python" -P -m pytest -p no:cacheprovider --durations=5 tests/airflow tests/packaging
 done

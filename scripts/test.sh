@@ -9,11 +9,12 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OLDER_MINORS=(2.11 3.1 3.2)  # and 3.3 in .venv; 3.0 is not supported (EXCLUDED_AIRFLOW_MINORS)
 
-timed() {  # timed LABEL COMMAND...: run COMMAND, then print how long it took
-  local label="$1" start=$SECONDS
+timed() {  # timed LABEL COMMAND...: run COMMAND, print how long it took, return its status
+  local label="$1" start=$SECONDS status=0
   shift
-  "$@"
+  "$@" || status=$?
   echo "-- $label: $((SECONDS - start)) s"
+  return "$status"
 }
 airflow_of() { "$1/bin/python" -c 'import airflow; print("Airflow", airflow.__version__)'; }
 

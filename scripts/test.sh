@@ -26,7 +26,7 @@ timed "lint" bash -c '.venv/bin/ruff check . && .venv/bin/ruff format --check . 
 
 echo "== building and checking the distributions"
 rm -rf dist
-timed "build" .venv/bin/python -m build --installer uv --outdir dist . >/dev/null
+timed "build" .venv/bin/python -m build --installer uv --outdir dist .
 .venv/bin/python -m twine check --strict dist/*
 wheel="$(ls dist/*.whl)"
 export SMTP2GO_DIST_DIR="$PWD/dist"  # tests/packaging inspects these instead of building again

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create (or refresh) a virtualenv with this project installed, pinned by constraints/airflow-X.Y.txt.
 #   bootstrap.sh VENV_DIR                      development venv: editable checkout, newest Airflow,
-#                                              linters and packaging tools
+#                                              linters, packaging tools, selenium
 #   bootstrap.sh VENV_DIR MINOR WHEEL          test venv: the built WHEEL on Airflow MINOR (e.g. 3.2)
 # Needs only python3 (>= 3.10; the locks are for 3.11) and access to the package index; uv is
 # installed into the venv for speed.
@@ -25,5 +25,5 @@ if [ -n "$wheel" ]; then
   # --reinstall: a rebuilt wheel keeps its version number, so uv would otherwise keep the old one.
   "${install[@]}" --reinstall-package airflow-provider-smtp2go "$wheel[airflow,test]"
 else
-  "${install[@]}" -e "$root[airflow,test,lint]" build twine
+  "${install[@]}" -e "$root[airflow,test,lint,e2e]" build twine
 fi

@@ -11,7 +11,7 @@
 # >= 0.156.1 (PydanticUserError "needs a discriminator field") or svcs 26.2.0 (no
 # `svcs_registry`); (unsupported) 3.0.6 with fastapi >= 0.121 (its execution API answers 422, so
 # no task starts) or universal-pathlib 0.3 (ObjectStoragePath refuses file://).
-# The newest minor is the development venv's: its lock also holds the `lint` extra and the
+# The newest minor is the development venv's: its lock also holds the `lint` and `e2e` extras and the
 # packaging tools, and its AS_OF is the day of the last refresh, so it sees current releases.
 #
 # Re-running gives the same files. Refresh deliberately: when a new patch is out, change
@@ -39,7 +39,7 @@ for minor in "${MINORS[@]}"; do
   extras=(--extra airflow --extra test)
   echo "apache-airflow==${AIRFLOW_PATCH[$minor]}" >"$input"
   if [ "$minor" = "$NEWEST" ]; then
-    extras+=(--extra lint)
+    extras+=(--extra lint --extra e2e)
     printf '%s\n' "${PACKAGING_TOOLS[@]}" >>"$input"
   fi
   "$venv/bin/python" -m uv pip compile --quiet pyproject.toml "$input" "${extras[@]}" \

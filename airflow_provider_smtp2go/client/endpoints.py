@@ -172,14 +172,23 @@ def view_suppressions(
     email_address: str | None = None,
     start_date: datetime | date | str | None = None,
     end_date: datetime | date | str | None = None,
+    suppression_types: Iterable[str] | None = None,
     reasons: Iterable[str] | None = None,
     fuzzy: bool | None = None,
     sort: str | None = None,
     continue_token: str | None = None,
     subaccount_id: str | None = None,
 ) -> ApiCall:
-    """``/suppression/view``: suppressed addresses and domains."""
-    reason_list = _reasons(reasons) if reasons is not None else None
+    """``/suppression/view``: suppressed addresses and domains.
+
+    ``suppression_types`` filters by type (``manual``, ``spam``, ``unsubscribe``, ``bounce``,
+    ``compliance``); ``reasons`` is SMTP2GO's free-text search of the recorded reason (how it
+    matches -- substring, case -- is UNVERIFIED).
+
+    >>> from airflow_provider_smtp2go.client.settings import ClientSettings
+    >>> view_suppressions(ClientSettings.of("api-key"), suppression_types=["bounce"]).body
+    {'suppression_types': ['bounce']}
+    """
     if sort is not None and sort not in ("asc", "desc"):
         raise Smtp2goValidationError("sort", "choice", "expected 'asc' or 'desc'")
     return ApiCall(
@@ -188,13 +197,25 @@ def view_suppressions(
             email_address=email_address,
             start_date=_date(start_date, "start_date"),
             end_date=_date(end_date, "end_date"),
-            reasons=reason_list,
+            suppression_types=_reasons(suppression_types, "suppression_types")
+            if suppression_types is not None
+            else None,
+            reasons=_free_texts(reasons, "reasons"),
             fuzzy=fuzzy,
             sort=sort,
             continue_token=continue_token,
             subaccount_id=subaccount_id or settings.subaccount_id,
         ),
     )
+
+
+def _free_texts(values: Iterable[str] | None, name: str) -> list[str] | None:
+    if values is None:
+        return None
+    listed = [values] if isinstance(values, str) else [str(v) for v in values]
+    if not listed or any(not v.strip() for v in listed):
+        raise Smtp2goValidationError(name, "required", "expected non-empty search texts")
+    return listed
 
 
 def _suppression_target(email_address: str) -> str:
@@ -209,12 +230,12 @@ def _suppression_target(email_address: str) -> str:
     return text
 
 
-def _reasons(reasons: Iterable[str]) -> list[str]:
+def _reasons(reasons: Iterable[str], name: str = "reasons") -> list[str]:
     listed = [reasons] if isinstance(reasons, str) else list(reasons)
     unknown = [r for r in listed if r not in SUPPRESSION_REASONS]
     if unknown or not listed:
         raise Smtp2goValidationError(
-            "reasons", "choice", f"expected some of {', '.join(sorted(SUPPRESSION_REASONS))}, got {listed!r}"
+            name, "choice", f"expected some of {', '.join(sorted(SUPPRESSION_REASONS))}, got {listed!r}"
         )
     return listed
 
@@ -244,7 +265,16 @@ def remove_suppression(
     reasons: Iterable[str] = ("manual",),
     subaccount_id: str | None = None,
 ) -> ApiCall:
-    """``/suppression/remove``: lift a suppression (for the given reasons)."""
+    """``/suppression/remove``: lift a suppression of the given types.
+
+    Here SMTP2GO's ``reasons`` field names suppression *types* (``manual``, ``bounce``...), unlike
+    ``/suppression/view``'s free-text ``reasons``.  The answer's ``suppressions`` lists
+    ``{email_address, reason, removed}`` per type asked.
+
+    >>> from airflow_provider_smtp2go.client.settings import ClientSettings
+    >>> remove_suppression(ClientSettings.of("api-key"), "gone@example.com", reasons=["bounce"]).body
+    {'email_address': 'gone@example.com', 'reasons': ['bounce']}
+    """
     return ApiCall(
         "suppression/remove",
         _body(
@@ -284,6 +314,84 @@ def view_template(settings: ClientSettings, template_id: str) -> ApiCall:
     if not template_id or not template_id.strip():
         raise Smtp2goValidationError("template_id", "required", "is empty")
     return ApiCall("template/view", {"id": template_id})
+
+
+# Scheduled sends: /email/scheduled/search|remove (shapes in shared/reference/api-shapes.md).
+
+
+def _positive(value: int | None, name: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise Smtp2goValidationError(name, "integer", f"expected a positive integer, got {value!r}")
+    return value
+
+
+def _schedule_id(schedule_id: str) -> str:
+    text = schedule_id.strip() if isinstance(schedule_id, str) else ""
+    if not text or any(c in text for c in "\r\n"):
+        raise Smtp2goValidationError("schedule_id", "required", f"expected a schedule id, got {schedule_id!r}")
+    return text
+
+
+def search_scheduled(
+    settings: ClientSettings,
+    *,
+    schedule_id: str | None = None,
+    search_subject: str | None = None,
+    search_recipient: str | None = None,
+    search_sender: str | None = None,
+    limit: int | None = None,
+    page: int | None = None,
+) -> ApiCall:
+    """``/email/scheduled/search``: emails scheduled and not yet sent, as a list of
+    ``{schedule_id, schedule, sender, subject, recipients, client_ip}``.
+
+    ``schedule_id`` is a 3.0.4 field; whether the text searches are substring matches, and
+    whether sent or removed emails still appear, is UNVERIFIED.
+
+    >>> from airflow_provider_smtp2go.client.settings import ClientSettings
+    >>> search_scheduled(ClientSettings.of("api-key"), search_sender="ops@example.com", limit=50).body
+    {'search_sender': 'ops@example.com', 'limit': 50}
+    """
+    return ApiCall(
+        "email/scheduled/search",
+        _body(
+            schedule_id=_schedule_id(schedule_id) if schedule_id is not None else None,
+            search_subject=search_subject,
+            search_recipient=search_recipient,
+            search_sender=search_sender,
+            limit=_positive(limit, "limit"),
+            page=_positive(page, "page"),
+        ),
+    )
+
+
+def remove_scheduled(settings: ClientSettings, schedule_id: str) -> ApiCall:
+    """``/email/scheduled/remove``: cancel one scheduled email before it goes out.
+
+    The spec documents no answer body beyond ``request_id`` (UNVERIFIED); the method returns
+    ``data`` as a dict, empty when there is none.
+
+    >>> from airflow_provider_smtp2go.client.settings import ClientSettings
+    >>> remove_scheduled(ClientSettings.of("api-key"), "2f6c0a52-9d1e-4c4b-a8f1-0d9b1e6f3a77").body
+    {'schedule_id': '2f6c0a52-9d1e-4c4b-a8f1-0d9b1e6f3a77'}
+    """
+    return ApiCall("email/scheduled/remove", {"schedule_id": _schedule_id(schedule_id)})
+
+
+def parse_scheduled(data: Any) -> list[dict[str, Any]]:
+    """The scheduled emails in a ``/email/scheduled/search`` answer's ``data`` (the spec: an
+    array; an object holding one under ``results`` or ``emails`` is read too, UNVERIFIED).
+
+    >>> parse_scheduled([{"schedule_id": "s-1", "subject": "Hi"}])
+    [{'schedule_id': 's-1', 'subject': 'Hi'}]
+    >>> parse_scheduled({"results": []})
+    []
+    """
+    if isinstance(data, dict):
+        data = data.get("results", data.get("emails", []))
+    if isinstance(data, list):
+        return [dict(item) for item in data if isinstance(item, dict)]
+    return []
 
 
 # Webhooks: /webhook/view|add|edit|remove (shapes in shared/reference/webhooks.md §6).
@@ -503,6 +611,14 @@ def _send_result(call: ApiCall, result: ApiResult) -> SendResult:
     return parse_send_result(result, fastaccept=bool(call.body.get("fastaccept")))
 
 
+def _object(call: ApiCall, result: ApiResult) -> dict[str, Any]:
+    return dict(result.data) if isinstance(result.data, dict) else {}
+
+
+def _scheduled(call: ApiCall, result: ApiResult) -> list[dict[str, Any]]:
+    return parse_scheduled(result.data)
+
+
 def _webhooks(call: ApiCall, result: ApiResult) -> list[dict[str, Any]]:
     return parse_webhooks(result.data)
 
@@ -565,6 +681,8 @@ class EndpointMethods:
     remove_suppression = Endpoint(remove_suppression, _data)
     search_templates = Endpoint(search_templates, _data)
     view_template = Endpoint(view_template, _data)
+    search_scheduled = Endpoint(search_scheduled, _scheduled)
+    remove_scheduled = Endpoint(remove_scheduled, _object)
     view_webhooks = Endpoint(webhook_view, _webhooks)
     add_webhook = Endpoint(webhook_add, _data)
     edit_webhook = Endpoint(webhook_edit, _data)

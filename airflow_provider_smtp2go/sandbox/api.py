@@ -2,8 +2,9 @@
 
 Authentication is the real API's: the key in the ``X-Smtp2go-Api-Key`` header or as
 ``api_key`` in the JSON body.  Missing or unknown key -> 401 ``API_KEY_INVALID``; a key whose
-permissions do not include the path -> 403 ``ENDPOINT_PERMISSION_DENIED``
-(``/api_keys/permissions`` is open to every key).  Bodies must be JSON objects; a
+permissions do not include the path -> 400 ``ENDPOINT_PERMISSION_DENIED``, the one error every
+operation in SMTP2GO's spec documents (``permission_denied_status=403`` answers like the
+response-codes page instead; ``/api_keys/permissions`` is open to every key).  Bodies must be JSON objects; a
 ``Content-Type`` other than ``application/json`` is refused with 400, a missing one is
 tolerated (the official Python library sends none).  Unknown paths -> 404 JSON.  Keys are
 never logged or echoed.
@@ -23,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_smtp2go.sandbox import activity, stats, webhook_config
+from airflow_provider_smtp2go.sandbox import activity, scheduled, stats, webhook_config
 from airflow_provider_smtp2go.sandbox.faults import ActivityLimiter
 from airflow_provider_smtp2go.sandbox.sending import SendContext, handle_mime, handle_send
 from airflow_provider_smtp2go.sandbox.state import (
@@ -73,8 +74,10 @@ class SandboxApi:
         max_size_bytes: int = DEFAULT_MAX_SIZE_BYTES,
         activity_limiter: ActivityLimiter | None = None,
         webhooks: WebhookRegistry | None = None,
+        permission_denied_status: int = 400,
     ) -> None:
         self.state = state
+        self.permission_denied_status = permission_denied_status
         self.clock = state.clock
         self.max_size_bytes = max_size_bytes
         self.activity_limiter = activity_limiter
@@ -112,7 +115,11 @@ class SandboxApi:
         if key is None:
             return error(401, "The API key is missing or invalid.", API_KEY_INVALID)
         if request.path != "api_keys/permissions" and not key.allows(request.path):
-            return error(403, "You do not have permission to access this API endpoint", ENDPOINT_PERMISSION_DENIED)
+            return error(
+                self.permission_denied_status,
+                "You do not have permission to access this API endpoint",
+                ENDPOINT_PERMISSION_DENIED,
+            )
         if request.problem is not None:
             return request.problem
         if (
@@ -139,24 +146,25 @@ class SandboxApi:
         paths = sorted(ROUTES) if key.permissions is None else sorted(key.permissions)
         return success([f"/{p}" for p in paths])
 
+    def _scheduled(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
+        return scheduled.handle(path, payload, self.state)
+
     def _webhook(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
         return webhook_config.handle(path, payload, self.webhooks)
 
     def _suppression_view(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
+        # ``suppression_type(s)`` filters by type (manual, bounce...); ``reason(s)`` searches the
+        # free-text reason (block description) -- the API's split, which the sandbox once blurred.
         wanted = str(payload.get("email_address") or "").strip().lower()
         fuzzy = payload.get("fuzzy") is True
-        reasons: set[str] = set()
-        for name in ("reason", "reasons", "suppression_type", "suppression_types"):
-            value = payload.get(name)
-            if isinstance(value, str):
-                reasons.add(value)
-            elif isinstance(value, list):
-                reasons.update(str(v) for v in value)
+        types = _strings(payload, "suppression_type", "suppression_types")
+        texts = [t.lower() for t in _strings(payload, "reason", "reasons")]
         results = [
             s
             for s in self.state.suppressions()
             if (not wanted or (wanted in s.email_address if fuzzy else wanted == s.email_address))
-            and (not reasons or s.reason in reasons)
+            and (not types or s.reason in types)
+            and (not texts or any(t in s.block_description.lower() for t in texts))
         ]
         results.sort(key=lambda s: s.timestamp, reverse=payload.get("sort", "desc") != "asc")
         return success(
@@ -186,7 +194,7 @@ class SandboxApi:
         if not isinstance(reasons, list) or not reasons or not all(isinstance(r, str) for r in reasons):
             return validation_error("reasons", "The field 'reasons' is required (an array of reasons).")
         removed = self.state.unsuppress(address, reasons)
-        return success({"email_address": address.strip().lower(), "removed": removed})
+        return success({"suppressions": removed})
 
     def _template_add(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
         for name in ("template_name", "id", "subject", "html_body", "text_body"):
@@ -216,7 +224,7 @@ class SandboxApi:
         template = self.state.template(str(payload.get("id") or ""))
         if template is None:
             return validation_error("id", f"The template '{payload.get('id')}' does not exist.")
-        return success(template.to_dict())
+        return success(template.view_dict())
 
     def _template_search(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
         terms = payload.get("search_terms") or []
@@ -236,12 +244,26 @@ class SandboxApi:
                 continue
             found.append(t)
         found.sort(key=lambda t: t.template_name.lower(), reverse=payload.get("sort_direction") == "desc")
-        return success({"templates": [t.to_dict() for t in found], "total_count": len(found), "continue_token": None})
+        items = [t.search_dict() for t in found]
+        return success({"templates": items, "total_count": len(found), "continue_token": None})
+
+
+def _strings(payload: dict[str, Any], single: str, plural: str) -> set[str]:
+    found: set[str] = set()
+    for name in (single, plural):
+        value = payload.get(name)
+        if isinstance(value, str):
+            found.add(value)
+        elif isinstance(value, list):
+            found.update(str(v) for v in value)
+    return found
 
 
 ROUTES: dict[str, Handler] = {
     "email/send": SandboxApi._send,
     "email/mime": SandboxApi._send,
+    "email/scheduled/search": SandboxApi._scheduled,
+    "email/scheduled/remove": SandboxApi._scheduled,
     "activity/search": SandboxApi._activity,
     "stats/email_summary": SandboxApi._stats,
     "stats/email_bounces": SandboxApi._stats,

@@ -106,6 +106,7 @@ class ReceivedMessage:
     username: str = ""
     size_bytes: int = 0
     failed_recipients: list[str] = field(default_factory=list)
+    cancelled: bool = False
 
     @property
     def send_time(self) -> datetime:
@@ -138,6 +139,7 @@ class ReceivedMessage:
             "username": self.username,
             "size_bytes": self.size_bytes,
             "failed_recipients": list(self.failed_recipients),
+            "cancelled": self.cancelled,
         }
 
 
@@ -177,7 +179,11 @@ class Suppression:
 
 @dataclass
 class Template:
-    """A stored email template (``{{ var }}`` placeholders)."""
+    """A stored email template (``{{ var }}`` placeholders).
+
+    ``/template/add`` takes and echoes ``template_name``; view and search answer ``name`` and
+    ``last_updated`` (SMTP2GO's published examples).
+    """
 
     id: str
     template_name: str
@@ -186,10 +192,36 @@ class Template:
     text_body: str = ""
     template_variables: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    last_updated: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``/template/add`` answer's shape."""
+        fields = asdict(self)
+        del fields["last_updated"]
+        return fields
+
+    def view_dict(self) -> dict[str, Any]:
         """The ``/template/view`` shape."""
-        return asdict(self)
+        return {
+            "name": self.template_name,
+            "id": self.id,
+            "subject": self.subject,
+            "tags": list(self.tags),
+            "html_body": self.html_body,
+            "text_body": self.text_body,
+            "template_variables": dict(self.template_variables),
+            "last_updated": format_timestamp(self.last_updated) if self.last_updated else "",
+        }
+
+    def search_dict(self) -> dict[str, Any]:
+        """One ``/template/search`` item: no bodies or variables."""
+        return {
+            "name": self.template_name,
+            "id": self.id,
+            "subject": self.subject,
+            "tags": list(self.tags),
+            "last_updated": format_timestamp(self.last_updated) if self.last_updated else "",
+        }
 
 
 class SandboxState:
@@ -330,6 +362,29 @@ class SandboxState:
         with self._lock:
             return dict(self._arrivals)
 
+    # -- scheduled sends ------------------------------------------------------------------------
+    def scheduled(self, now: datetime) -> list[ReceivedMessage]:
+        """Messages scheduled for after ``now`` and not cancelled, soonest first."""
+        with self._lock:
+            found = [
+                m
+                for m in self._messages.values()
+                if m.schedule_id and m.scheduled_for and m.scheduled_for > now and not m.cancelled
+            ]
+        return sorted(found, key=lambda m: m.send_time)
+
+    def cancel_scheduled(self, schedule_id: str, now: datetime) -> ReceivedMessage | None:
+        """Cancel a pending scheduled message: it keeps its record but none of its events
+        happen.  ``None`` when no pending message has that schedule id."""
+        with self._lock:
+            for message in self._messages.values():
+                pending = message.scheduled_for is not None and message.scheduled_for > now
+                if message.schedule_id == schedule_id and pending and not message.cancelled:
+                    message.cancelled = True
+                    self._events[message.email_id] = []
+                    return message
+        return None
+
     # -- suppressions ---------------------------------------------------------------------------
     def suppress(self, address: str, reason: str = "manual", block_description: str = "") -> Suppression:
         """Suppress an address or a whole domain (``example.com``)."""
@@ -339,15 +394,16 @@ class SandboxState:
             self._suppressions[key] = record
         return record
 
-    def unsuppress(self, address: str, reasons: Iterable[str]) -> dict[str, bool]:
-        """Remove a suppression when its reason is among ``reasons``; per-reason result."""
+    def unsuppress(self, address: str, reasons: Iterable[str]) -> list[dict[str, Any]]:
+        """Remove a suppression when its type is among ``reasons``; one ``/suppression/remove``
+        result (``{email_address, reason, removed}``) per reason asked."""
         key = address.strip().lower()
-        result: dict[str, bool] = {}
+        result: list[dict[str, Any]] = []
         with self._lock:
             current = self._suppressions.get(key)
             for reason in reasons:
                 hit = current is not None and current.reason == reason
-                result[reason] = hit
+                result.append({"email_address": key, "reason": reason, "removed": hit})
                 if hit:
                     del self._suppressions[key]
                     current = None
@@ -367,7 +423,8 @@ class SandboxState:
 
     # -- templates ------------------------------------------------------------------------------
     def add_template(self, template: Template) -> None:
-        """Create or replace a template."""
+        """Create or replace a template (stamping ``last_updated``)."""
+        template.last_updated = self.clock.now()
         with self._lock:
             self._templates[template.id] = template
 

@@ -168,6 +168,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_smtp2go.operators.smtp2go",
                     "airflow_provider_smtp2go.operators.bulk",
                     "airflow_provider_smtp2go.operators.webhooks",
+                    "airflow_provider_smtp2go.operators.scheduled",
+                    "airflow_provider_smtp2go.operators.suppressions",
                 ],
             }
         ],

@@ -86,6 +86,8 @@ def test_registered_classes_are_listed() -> None:
         "airflow_provider_smtp2go.operators.smtp2go",
         "airflow_provider_smtp2go.operators.bulk",
         "airflow_provider_smtp2go.operators.webhooks",
+        "airflow_provider_smtp2go.operators.scheduled",
+        "airflow_provider_smtp2go.operators.suppressions",
     ]
     assert info["sensors"][0]["python-modules"] == ["airflow_provider_smtp2go.sensors.smtp2go"]
     assert info["triggers"][0]["python-modules"] == ["airflow_provider_smtp2go.triggers.smtp2go"]

@@ -139,7 +139,13 @@ def run_bulk_send(
         logger.warning(
             "bulk send: skipping %d invalid rows of %d (first: %s)", len(batch.invalid), batch.total, batch.invalid[0]
         )
-    reconciler = Reconciler(client, settle_seconds=reconcile_settle_seconds, logger=logger)
+    # A scheduled email leaves no activity until its time: absence from the log proves nothing.
+    reconciler = Reconciler(
+        client,
+        settle_seconds=reconcile_settle_seconds,
+        logger=logger,
+        absence_proves_unsent=template.schedule is None,
+    )
     run = _Run(batch, Ledger(ledger_store, attempt=attempt).load(), reconciler, logger)
     to_send = _resume(run, attempts_since)
     rate_cap = RateCap(per_second=per_second, per_hour=per_hour) if (per_second or per_hour) else None
@@ -274,6 +280,7 @@ def _finish(
                 email_id=entry.email_id if entry is not None else None,
                 reason=None if outcome in (Outcome.SENT, Outcome.ALREADY_SENT) else reason,
                 attempts=run.attempts.get(row.key, 0),
+                schedule_id=entry.schedule_id if entry is not None else None,
             )
         )
     records.sort(key=lambda r: r.index)

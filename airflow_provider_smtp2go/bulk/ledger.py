@@ -89,10 +89,18 @@ class LedgerEntry:
     reason: str | None = None
     at: float = 0.0  # wall-clock seconds of the record (when the intent/outcome was logged)
     pending_since: float | None = None  # when the row last became pending (reconcile windows start there)
+    schedule_id: str | None = None  # a scheduled row's id (to list or cancel it)
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {"k": self.key, "s": self.outcome.value, "t": round(self.at, 3)}
-        for short, value in (("i", self.index), ("e", self.email_id), ("r", self.reason), ("p", self.pending_since)):
+        fields = (
+            ("i", self.index),
+            ("e", self.email_id),
+            ("r", self.reason),
+            ("p", self.pending_since),
+            ("sc", self.schedule_id),
+        )
+        for short, value in fields:
             if value is not None:
                 record[short] = value
         return record
@@ -107,16 +115,16 @@ class LedgerEntry:
             raise ValueError("a record has no key")
         if state not in {o.value for o in _DURABLE}:
             raise ValueError(f"record {key}: unknown outcome {state!r}")
-        index, email_id, reason = record.get("i"), record.get("e"), record.get("r")
+        index, email_id, reason, schedule_id = record.get("i"), record.get("e"), record.get("r"), record.get("sc")
         at, since = record.get("t", 0.0), record.get("p")
         if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
             raise ValueError(f"record {key}: index {index!r} is not a whole number")
-        if not all(v is None or isinstance(v, str) for v in (email_id, reason)):
-            raise ValueError(f"record {key}: email_id and reason must be strings")
+        if not all(v is None or isinstance(v, str) for v in (email_id, reason, schedule_id)):
+            raise ValueError(f"record {key}: email_id, reason and schedule_id must be strings")
         if not all(v is None or _is_time(v) for v in (at, since)):
             raise ValueError(f"record {key}: times must be finite numbers")
         pending_since = None if since is None else float(since)
-        return cls(key, Outcome(state), index, email_id, reason, float(at or 0.0), pending_since)
+        return cls(key, Outcome(state), index, email_id, reason, float(at or 0.0), pending_since, schedule_id)
 
 
 def _is_time(value: object) -> bool:
@@ -436,6 +444,7 @@ class Ledger:
         email_id: str | None = None,
         reason: str | None = None,
         pending_since: float | None = None,
+        schedule_id: str | None = None,
     ) -> None:
         """Buffer a change of outcome (checked by ``transition``); durable after the next ``flush``.
 
@@ -455,6 +464,7 @@ class Ledger:
             reason=reason,
             at=now,
             pending_since=pending_since,
+            schedule_id=schedule_id,
         )
         self._entries[key] = entry
         self._buffer.append(entry.to_record())

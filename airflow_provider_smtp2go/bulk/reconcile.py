@@ -70,6 +70,8 @@ class Reconciler:
         give it time to show up.
     :param terms_per_query: recipients OR-ed into one search.
     :param lookback: seconds searched before the earliest ambiguous send (clock skew).
+    :param absence_proves_unsent: ``False`` for scheduled sends, which have no activity until
+        their time: a row not found is then ``UNKNOWN``, never resent.
     """
 
     def __init__(
@@ -83,8 +85,10 @@ class Reconciler:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         logger: logging.Logger | None = None,
+        absence_proves_unsent: bool = True,
     ) -> None:
         self.client = client
+        self.absence_proves_unsent = absence_proves_unsent
         self.settle_seconds = settle_seconds
         self.terms_per_query = max(1, terms_per_query)
         self.lookback = lookback
@@ -130,8 +134,12 @@ class Reconciler:
             for row in group_rows:
                 if row.key in found:
                     resolutions[row.key] = Resolution(row.key, Outcome.SENT, email_id=found[row.key])
-                elif complete:
+                elif complete and self.absence_proves_unsent:
                     resolutions[row.key] = Resolution(row.key, Outcome.RETRYABLE, reason=PROVEN_UNSENT)
+                elif complete:
+                    resolutions[row.key] = Resolution(
+                        row.key, Outcome.UNKNOWN, reason="not in the activity log, but a scheduled send has none yet"
+                    )
                 else:
                     resolutions[row.key] = Resolution(
                         row.key, Outcome.UNKNOWN, reason=f"activity search not exhausted after {self.max_pages} pages"

@@ -32,7 +32,7 @@ from typing import Any
 
 from airflow_provider_smtp2go.bulk.outcome import REPORTED, Outcome
 
-REPORT_FIELDS = ("index", "idempotency_key", "recipient", "outcome", "email_id", "reason", "attempts")
+REPORT_FIELDS = ("index", "idempotency_key", "recipient", "outcome", "email_id", "reason", "attempts", "schedule_id")
 REPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 # Enough failures for a human to see what went wrong; the rest are in the report.
 FAILURES_IN_SUMMARY = 20
@@ -50,6 +50,7 @@ class RowReport:
     email_id: str | None = None
     reason: str | None = None
     attempts: int = 0
+    schedule_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.outcome.final:

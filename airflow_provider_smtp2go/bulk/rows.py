@@ -37,6 +37,8 @@ from airflow_provider_smtp2go.client.limits import DEFAULT_MAX_SIZE_BYTES
 from airflow_provider_smtp2go.client.messages import Email
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import jinja2
 
 OnInvalid = Literal["fail", "skip"]
@@ -249,6 +251,8 @@ class MessageTemplate:
     :param template_data: with ``template_id``: ``None`` sends the whole row; a mapping sends
         its keys with string values rendered as templates.
     :param fastaccept: ask SMTP2GO to accept immediately and send in the background.
+    :param schedule: send every row later (an aware datetime or a string, within SMTP2GO's
+        3-day window); each accepted row's ``schedule_id`` goes into the report.
 
     Wrong types are refused here, naming the field (``Smtp2goValidationError``), so a template
     written ``text_body={...}`` or ``to=5`` fails where it was written, not as a mangled email.
@@ -270,6 +274,7 @@ class MessageTemplate:
     template_id: str | None = None
     template_data: Mapping[str, Any] | None = None
     fastaccept: bool = False
+    schedule: datetime | str | None = None
 
     def __post_init__(self) -> None:
         check_template_fields(
@@ -292,6 +297,8 @@ class MessageTemplate:
                 "template_id": self.template_id,
                 "template_data": None if self.template_data is None else dict(self.template_data),
                 "fastaccept": self.fastaccept,
+                # Only when set, so keys of unscheduled rows stay what earlier versions made.
+                **({"schedule": str(self.schedule)} if self.schedule is not None else {}),
             }
         )
 
@@ -391,6 +398,7 @@ class CompiledTemplate:
             template_id=values.get("template_id"),
             template_data=data,
             fastaccept=self.template.fastaccept,
+            schedule=self.template.schedule,
         )
 
 

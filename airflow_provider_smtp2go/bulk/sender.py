@@ -56,6 +56,7 @@ class SendOutcome:
     email_id: str | None = None
     reason: str | None = None
     attempts: int = 0
+    schedule_id: str | None = None
 
 
 class BulkSender:
@@ -131,7 +132,9 @@ class BulkSender:
                 if self.rate_cap is not None:
                     self.rate_cap.acquire()
                 result = self.client.send(row.email)
-                return SendOutcome(row, Outcome.SENT, email_id=result.email_id, attempts=attempt)
+                return SendOutcome(
+                    row, Outcome.SENT, email_id=result.email_id, attempts=attempt, schedule_id=result.schedule_id
+                )
             except Smtp2goError as exc:
                 error = exc
             finally:
@@ -182,6 +185,7 @@ class BulkSender:
                 index=outcome.row.index,
                 email_id=outcome.email_id,
                 reason=outcome.reason,
+                schedule_id=outcome.schedule_id,
             )
             progress.add(
                 sent=outcome.outcome is Outcome.SENT,

@@ -31,6 +31,8 @@ from airflow_provider_smtp2go.client.errors import Smtp2goError
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook, airflow_error
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from airflow_provider_smtp2go._compat import Context
 
 ProgressStore = Literal["auto", "task_state_store", "directory"]
@@ -99,6 +101,9 @@ class Smtp2goBulkSendOperator(BaseOperator):
     :param cc: cc template; :param bcc: bcc template; :param reply_to: Reply-To template.
     :param custom_headers: extra headers (values are per-row templates).
     :param template_id: SMTP2GO template id; :param template_data: its data (default: the row).
+    :param schedule: send every row later (an aware datetime or ISO-8601 string, within
+        SMTP2GO's 3 days); the report keeps each row's ``schedule_id`` (cancel them with
+        ``Smtp2goCancelScheduledOperator``). Templated.
     :param on_invalid: ``"fail"`` or ``"skip"``.
     :param concurrency: parallel requests (one pooled connection each).
     :param max_per_second: optional rate cap; :param max_per_hour: optional rate cap (the
@@ -113,7 +118,7 @@ class Smtp2goBulkSendOperator(BaseOperator):
     :param smtp2go_conn_id: the SMTP2GO connection.
     """
 
-    template_fields: Sequence[str] = ("rows", "report_path", "ledger_path")
+    template_fields: Sequence[str] = ("rows", "report_path", "ledger_path", "schedule")
     ui_color = "#cbe6ff"
 
     def __init__(
@@ -131,6 +136,7 @@ class Smtp2goBulkSendOperator(BaseOperator):
         custom_headers: Mapping[str, str] | None = None,
         template_id: str | None = None,
         template_data: Mapping[str, Any] | None = None,
+        schedule: datetime | str | None = None,
         on_invalid: Literal["fail", "skip"] = "fail",
         concurrency: int = 8,
         max_per_second: float | None = None,
@@ -165,6 +171,7 @@ class Smtp2goBulkSendOperator(BaseOperator):
         self.custom_headers = dict(custom_headers) if custom_headers else None
         self.template_id = template_id
         self.template_data = dict(template_data) if template_data is not None else None
+        self.schedule = schedule
         self.on_invalid = on_invalid
         self.concurrency = concurrency
         self.max_per_second = max_per_second
@@ -197,6 +204,7 @@ class Smtp2goBulkSendOperator(BaseOperator):
             custom_headers=self.custom_headers,
             template_id=self.template_id,
             template_data=self.template_data,
+            schedule=self.schedule or None,
         )
 
     def _rows(self) -> Any:

@@ -253,6 +253,7 @@ def test_report_csv_and_jsonl_in_input_order(tmp_path) -> None:  # type: ignore[
         "email_id": "1a",
         "reason": None,
         "attempts": 1,
+        "schedule_id": None,
     }
     with pytest.raises(ValueError, match="report format"):
         write_report(_records(), tmp_path / "report.xlsx")

@@ -394,6 +394,78 @@ def parse_scheduled(data: Any) -> list[dict[str, Any]]:
     return []
 
 
+# Verified senders: /domain/view and /single_sender_emails/view.
+
+
+def view_sender_domains(
+    settings: ClientSettings, *, domain: str | None = None, subaccount_id: str | None = None
+) -> ApiCall:
+    """``/domain/view``: the account's sender domains, as ``parse_sender_domains`` reads them.
+
+    >>> from airflow_provider_smtp2go.client.settings import ClientSettings
+    >>> view_sender_domains(ClientSettings.of("api-key"), domain="example.com").body
+    {'domain': 'example.com'}
+    """
+    return ApiCall("domain/view", _body(domain=domain, subaccount_id=subaccount_id or settings.subaccount_id))
+
+
+def view_single_senders(
+    settings: ClientSettings, *, email_address: str | None = None, subaccount_id: str | None = None
+) -> ApiCall:
+    """``/single_sender_emails/view``: verified single sender addresses (``parse_single_senders``).
+
+    >>> from airflow_provider_smtp2go.client.settings import ClientSettings
+    >>> view_single_senders(ClientSettings.of("api-key")).body
+    {}
+    """
+    return ApiCall(
+        "single_sender_emails/view",
+        _body(email_address=email_address, subaccount_id=subaccount_id or settings.subaccount_id),
+    )
+
+
+def parse_sender_domains(data: Any) -> list[dict[str, Any]]:
+    """``{"domain", "verified", "dkim_verified", "rpath_verified"}`` per sender domain.
+
+    A domain counts as verified when both its DKIM and return-path records are (SMTP2GO's
+    published flags; that this is exactly when SMTP2GO lets it send is UNVERIFIED).
+
+    >>> parse_sender_domains({"domains": [{"domain": {"fulldomain": "example.com",
+    ...     "dkim_verified": True, "rpath_verified": False}}]})
+    [{'domain': 'example.com', 'verified': False, 'dkim_verified': True, 'rpath_verified': False}]
+    """
+    items = data.get("domains") if isinstance(data, dict) else None
+    found = []
+    for item in items if isinstance(items, list) else []:
+        info = item.get("domain") if isinstance(item, dict) else None
+        if not isinstance(info, dict) or not info.get("fulldomain"):
+            continue
+        dkim, rpath = info.get("dkim_verified") is True, info.get("rpath_verified") is True
+        found.append(
+            {
+                "domain": str(info["fulldomain"]).lower(),
+                "verified": dkim and rpath,
+                "dkim_verified": dkim,
+                "rpath_verified": rpath,
+            }
+        )
+    return found
+
+
+def parse_single_senders(data: Any) -> list[dict[str, Any]]:
+    """``{"email_address", "verified"}`` per single sender.
+
+    >>> parse_single_senders({"senders": [{"email_address": "Ops@Example.com", "verified": True}]})
+    [{'email_address': 'ops@example.com', 'verified': True}]
+    """
+    items = data.get("senders") if isinstance(data, dict) else None
+    return [
+        {"email_address": str(item["email_address"]).lower(), "verified": item.get("verified") is True}
+        for item in (items if isinstance(items, list) else [])
+        if isinstance(item, dict) and item.get("email_address")
+    ]
+
+
 # Webhooks: /webhook/view|add|edit|remove (shapes in shared/reference/webhooks.md §6).
 
 WEBHOOK_EMAIL_EVENTS = frozenset({"delivered", "unsubscribe", "spam", "bounce", "processed", "reject", "click", "open"})
@@ -619,6 +691,14 @@ def _scheduled(call: ApiCall, result: ApiResult) -> list[dict[str, Any]]:
     return parse_scheduled(result.data)
 
 
+def _sender_domains(call: ApiCall, result: ApiResult) -> list[dict[str, Any]]:
+    return parse_sender_domains(result.data)
+
+
+def _single_senders(call: ApiCall, result: ApiResult) -> list[dict[str, Any]]:
+    return parse_single_senders(result.data)
+
+
 def _webhooks(call: ApiCall, result: ApiResult) -> list[dict[str, Any]]:
     return parse_webhooks(result.data)
 
@@ -683,6 +763,8 @@ class EndpointMethods:
     view_template = Endpoint(view_template, _data)
     search_scheduled = Endpoint(search_scheduled, _scheduled)
     remove_scheduled = Endpoint(remove_scheduled, _object)
+    view_sender_domains = Endpoint(view_sender_domains, _sender_domains)
+    view_single_senders = Endpoint(view_single_senders, _single_senders)
     view_webhooks = Endpoint(webhook_view, _webhooks)
     add_webhook = Endpoint(webhook_add, _data)
     edit_webhook = Endpoint(webhook_edit, _data)

@@ -455,7 +455,18 @@ class Smtp2goHook(BaseHook):
         where = client.base_url
         if not can_send:
             return True, f"Connected to {where}, but this API key may not send email (permissions: {permissions})"
-        return True, f"Connected to {where}; the API key may call {len(permissions)} endpoints"
+        # Verified senders, only where the key may look (a refused call counts towards the IP ban).
+        allowed = {p.strip("/") for p in permissions}
+        verified: list[str] = []
+        try:
+            if "domain/view" in allowed:
+                verified += [d["domain"] for d in client.view_sender_domains() if d["verified"]]
+            if "single_sender_emails/view" in allowed:
+                verified += [s["email_address"] for s in client.view_single_senders() if s["verified"]]
+        except Smtp2goError:
+            pass  # the key works; the sender list is a bonus
+        senders = f"; verified senders: {', '.join(verified)}" if verified else ""
+        return True, f"Connected to {where}; the API key may call {len(permissions)} endpoints{senders}"
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:

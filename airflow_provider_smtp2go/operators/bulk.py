@@ -104,6 +104,10 @@ class Smtp2goBulkSendOperator(BaseOperator):
     :param schedule: send every row later (an aware datetime or ISO-8601 string, within
         SMTP2GO's 3 days); the report keeps each row's ``schedule_id`` (cancel them with
         ``Smtp2goCancelScheduledOperator``). Templated.
+    :param require_verified_sender: before sending anything, ask SMTP2GO (``/domain/view``,
+        ``/single_sender_emails/view``) whether the sender is verified and refuse to start if
+        not (default True). A sender that is a per-row template is not checked; a key allowed
+        to read neither list fails the check (set False to skip it).
     :param on_invalid: ``"fail"`` or ``"skip"``.
     :param concurrency: parallel requests (one pooled connection each).
     :param max_per_second: optional rate cap; :param max_per_hour: optional rate cap (the
@@ -137,6 +141,7 @@ class Smtp2goBulkSendOperator(BaseOperator):
         template_id: str | None = None,
         template_data: Mapping[str, Any] | None = None,
         schedule: datetime | str | None = None,
+        require_verified_sender: bool = True,
         on_invalid: Literal["fail", "skip"] = "fail",
         concurrency: int = 8,
         max_per_second: float | None = None,
@@ -172,6 +177,7 @@ class Smtp2goBulkSendOperator(BaseOperator):
         self.template_id = template_id
         self.template_data = dict(template_data) if template_data is not None else None
         self.schedule = schedule
+        self.require_verified_sender = require_verified_sender
         self.on_invalid = on_invalid
         self.concurrency = concurrency
         self.max_per_second = max_per_second
@@ -247,6 +253,18 @@ class Smtp2goBulkSendOperator(BaseOperator):
         self.log.info("bulk send progress is kept in %s", path)
         return DirectoryLedgerStore(path)
 
+    def _check_sender(self, client: Any, sender: str) -> None:
+        if not self.require_verified_sender or "{{" in sender or "{%" in sender:
+            return
+        from airflow_provider_smtp2go.bulk.sender_check import check_sender  # noqa: PLC0415 - not at DAG parse
+
+        problem = check_sender(client, sender)
+        if problem is not None:
+            raise AirflowFailException(
+                f"{problem}: nothing was sent. Verify it in SMTP2GO (Sending > Verified Senders), "
+                "or pass require_verified_sender=False to send anyway."
+            )
+
     # Execution
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -267,6 +285,7 @@ class Smtp2goBulkSendOperator(BaseOperator):
             from airflow_provider_smtp2go.client import Smtp2goClient  # noqa: PLC0415 - not at DAG parse
 
             with Smtp2goClient(settings.api_key, **client_kwargs) as client:
+                self._check_sender(client, template.sender)
                 result = run_bulk_send(
                     client,
                     self._rows(),

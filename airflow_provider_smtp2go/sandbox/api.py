@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_smtp2go.sandbox import activity, scheduled, stats, webhook_config
+from airflow_provider_smtp2go.sandbox import activity, scheduled, senders, stats, webhook_config
 from airflow_provider_smtp2go.sandbox.faults import ActivityLimiter
 from airflow_provider_smtp2go.sandbox.sending import SendContext, handle_mime, handle_send
 from airflow_provider_smtp2go.sandbox.state import (
@@ -75,6 +75,7 @@ class SandboxApi:
         activity_limiter: ActivityLimiter | None = None,
         webhooks: WebhookRegistry | None = None,
         permission_denied_status: int = 400,
+        sender_registry: senders.SenderRegistry | None = None,
     ) -> None:
         self.state = state
         self.permission_denied_status = permission_denied_status
@@ -82,6 +83,7 @@ class SandboxApi:
         self.max_size_bytes = max_size_bytes
         self.activity_limiter = activity_limiter
         self.webhooks = webhooks or WebhookRegistry()
+        self.senders = sender_registry or senders.SenderRegistry()
 
     @staticmethod
     def parse(path: str, header_key: str | None, content_type: str | None, body: bytes) -> ParsedRequest:
@@ -148,6 +150,9 @@ class SandboxApi:
 
     def _scheduled(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
         return scheduled.handle(path, payload, self.state)
+
+    def _senders(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
+        return senders.handle(path, payload, self.senders)
 
     def _webhook(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
         return webhook_config.handle(path, payload, self.webhooks)
@@ -278,6 +283,8 @@ ROUTES: dict[str, Handler] = {
     "template/add": SandboxApi._template_add,
     "template/view": SandboxApi._template_view,
     "template/search": SandboxApi._template_search,
+    "domain/view": SandboxApi._senders,
+    "single_sender_emails/view": SandboxApi._senders,
     "webhook/view": SandboxApi._webhook,
     "webhook/add": SandboxApi._webhook,
     "webhook/edit": SandboxApi._webhook,

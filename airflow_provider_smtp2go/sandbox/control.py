@@ -125,6 +125,7 @@ class Smtp2goSandbox:
             activity_limiter=self.activity_limiter,
             webhooks=self.webhook_registry,
         )
+        self.senders = self.api.senders
         self.api_key = api_key or generate_api_key()
         self.state.add_key(self.api_key)
         self._server: SandboxHTTPServer | None = None
@@ -215,6 +216,14 @@ class Smtp2goSandbox:
         self.state.add_template(template)
         return template
 
+    def add_sender_domain(self, domain: str, *, verified: bool = True) -> None:
+        """List ``domain`` in ``/domain/view`` (``example.com`` is there, verified, from the start)."""
+        self.senders.add_domain(domain, verified=verified)
+
+    def add_single_sender(self, address: str, *, verified: bool = True) -> None:
+        """List ``address`` in ``/single_sender_emails/view``."""
+        self.senders.add_sender(address, verified=verified)
+
     def suppress(self, address: str, reason: str = "manual") -> Suppression:
         """Suppress an address (or a whole domain): sends to it fail."""
         return self.state.suppress(address, reason)
@@ -289,7 +298,7 @@ class Smtp2goSandbox:
 
     def reset(self) -> None:
         """Forget messages, events, counts, suppressions, templates, webhooks and their deliveries,
-        faults and rate-limit history.
+        faults and rate-limit history; senders go back to ``example.com`` verified.
 
         API keys and the clock are kept.
         """
@@ -297,6 +306,7 @@ class Smtp2goSandbox:
         self.faults.clear()
         self.webhook_registry.clear()
         self.webhooks.reset()
+        self.senders.reset()
         if self.activity_limiter is not None:
             self.activity_limiter.reset()
 

@@ -40,3 +40,35 @@ def test_a_refused_suppression_fails_without_airflow_retries(smtp2go_conn: Any) 
     op = Smtp2goAddSuppressionOperator(task_id="suppress", email_addresses=["not an address"])
     with pytest.raises(AirflowFailException, match="email_address"):
         op.execute({})
+
+
+SENDER_DAG = Path(__file__).parent / "dags" / "smtp2go_test_bulk_unverified_sender.py"
+
+
+def test_bulk_refuses_an_unverified_sender_unless_told_otherwise(run_dag: Any, smtp2go_conn: Any) -> None:
+    sb = smtp2go_conn.sandbox
+    sb.add_sender_domain("unverified.example", verified=False)
+    result = run_dag(SENDER_DAG)
+    assert result.task_states == {"refused": "failed", "forced": "success"}, result
+    subjects = sorted(m.subject for m in sb.messages())
+    assert subjects == ["forced 0", "forced 1", "forced 2"]  # the refused task sent nothing
+    assert sb.request_count("domain/view") == 1  # the forced one did not even ask
+
+
+def test_bulk_accepts_a_verified_single_sender(run_dag: Any, smtp2go_conn: Any) -> None:
+    sb = smtp2go_conn.sandbox
+    sb.add_single_sender("news@unverified.example", verified=True)
+    result = run_dag(SENDER_DAG)
+    assert result.task_states == {"refused": "success", "forced": "success"}, result
+
+
+def test_connection_test_lists_the_verified_senders(smtp2go_conn: Any) -> None:
+    from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook
+
+    sb = smtp2go_conn.sandbox
+    sb.add_sender_domain("pending.example", verified=False)
+    sb.add_single_sender("solo@elsewhere.example")
+    ok, message = Smtp2goHook().test_connection()
+    assert ok, message
+    assert message.endswith("verified senders: example.com, solo@elsewhere.example")
+    assert sb.messages() == []

@@ -3,6 +3,7 @@ published shapes, scheduled sends, and the permission error's status."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -10,6 +11,7 @@ import pytest
 import requests
 
 from airflow_provider_smtp2go.client import (
+    AsyncSmtp2goClient,
     Email,
     Smtp2goApiError,
     Smtp2goAuthError,
@@ -131,3 +133,30 @@ def test_removing_an_unknown_schedule_is_refused(client: Smtp2goClient) -> None:
         client.remove_scheduled("no-such-schedule")
     with pytest.raises(Smtp2goValidationError):
         client.remove_scheduled("  ")
+
+
+# Verified senders.
+
+
+def test_sender_domains_and_single_senders(smtp2go_sandbox: Smtp2goSandbox, client: Smtp2goClient) -> None:
+    smtp2go_sandbox.add_sender_domain("pending.example", verified=False)
+    smtp2go_sandbox.add_single_sender("Solo@Elsewhere.example")
+    assert client.view_sender_domains() == [
+        {"domain": "example.com", "verified": True, "dkim_verified": True, "rpath_verified": True},
+        {"domain": "pending.example", "verified": False, "dkim_verified": False, "rpath_verified": False},
+    ]
+    assert [d["domain"] for d in client.view_sender_domains(domain="pending.example")] == ["pending.example"]
+    assert client.view_single_senders() == [{"email_address": "solo@elsewhere.example", "verified": True}]
+    raw = post(smtp2go_sandbox, "domain/view").json()["data"]["domains"][0]
+    assert set(raw) == {"domain", "trackers", "subaccount_access"}
+    assert {"fulldomain", "dkim_verified", "rpath_verified", "dkim_status"} <= set(raw["domain"])
+
+
+def test_the_async_client_reads_the_new_endpoints(smtp2go_sandbox: Smtp2goSandbox) -> None:
+    async def scenario() -> None:
+        async with AsyncSmtp2goClient(smtp2go_sandbox.api_key, base_url=smtp2go_sandbox.base_url) as c:
+            assert [d["domain"] for d in await c.view_sender_domains()] == ["example.com"]
+            assert await c.search_scheduled() == []
+            assert (await c.view_suppressions(suppression_types=["spam"]))["results"] == []
+
+    asyncio.run(scenario())

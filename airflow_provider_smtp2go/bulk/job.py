@@ -45,6 +45,7 @@ from airflow_provider_smtp2go.bulk.rows import (
     prepare_rows,
 )
 from airflow_provider_smtp2go.bulk.sender import DEFAULT_ROW_POLICY, BulkSender
+from airflow_provider_smtp2go.bulk.suppressions import read_suppressions
 from airflow_provider_smtp2go.client.retry import RetryPolicy
 
 log = logging.getLogger("airflow_provider_smtp2go.bulk")
@@ -104,6 +105,7 @@ def run_bulk_send(
     reconcile_rounds: int = 2,
     progress_interval: float = 10.0,
     logger: logging.Logger | None = None,
+    skip_suppressed: bool = False,
 ) -> BulkSendResult:
     """Send one personalised email per row, at most once per row across any number of runs.
 
@@ -129,6 +131,9 @@ def run_bulk_send(
     :param reconcile_settle_seconds: how long after a send its absence from the activity log
         counts as proof it was not accepted.
     :param reconcile_rounds: how many times rows proven unsent after an ambiguous send are sent again.
+    :param skip_suppressed: read SMTP2GO's suppression list first and record rows whose every
+        ``to`` recipient is on it as ``suppressed`` instead of sending them (needs the
+        ``client`` to have ``view_suppressions``).
     """
     logger = logger or log
     started = time.monotonic()
@@ -148,6 +153,8 @@ def run_bulk_send(
     )
     run = _Run(batch, Ledger(ledger_store, attempt=attempt).load(), reconciler, logger)
     to_send = _resume(run, attempts_since)
+    if skip_suppressed and to_send:
+        to_send = _skip_suppressed(run, client, to_send)
     rate_cap = RateCap(per_second=per_second, per_hour=per_hour) if (per_second or per_hour) else None
     sender = BulkSender(
         client,
@@ -173,7 +180,7 @@ def _resume(run: _Run, attempts_since: datetime | float | None) -> list[Prepared
         entry = ledger.get(row.key)
         if entry is None or entry.outcome is Outcome.RETRYABLE:
             to_send.append(row)
-        elif entry.outcome in (Outcome.SENT, Outcome.FAILED):
+        elif entry.outcome in (Outcome.SENT, Outcome.FAILED, Outcome.SUPPRESSED):
             run.earlier.add(row.key)
         else:
             to_reconcile.append(row)
@@ -191,6 +198,23 @@ def _resume(run: _Run, attempts_since: datetime | float | None) -> list[Prepared
         elif resolution.outcome is Outcome.RETRYABLE:
             to_send.append(row)
     return sorted(to_send, key=lambda r: r.index)
+
+
+def _skip_suppressed(run: _Run, client: Any, rows: list[PreparedRow]) -> list[PreparedRow]:
+    """Record rows whose every ``to`` recipient is suppressed; return the others."""
+    suppressed = read_suppressions(client)
+    keep = []
+    for row in rows:
+        to = row.email.to
+        if suppressed.covers_all(to if isinstance(to, tuple) else [str(to)]):
+            reason = "every recipient is on SMTP2GO's suppression list"
+            run.ledger.record(row.key, Outcome.SUPPRESSED, index=row.index, reason=reason)
+        else:
+            keep.append(row)
+    if len(keep) < len(rows):
+        run.ledger.flush()
+        run.logger.info("bulk send: %d rows skipped: all their recipients are suppressed", len(rows) - len(keep))
+    return keep
 
 
 def _doubt_unseen_attempts(run: _Run, attempts_since: datetime | float | None) -> None:

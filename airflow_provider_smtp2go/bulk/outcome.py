@@ -40,6 +40,8 @@ class Outcome(str, enum.Enum):
     UNKNOWN = "unknown"
     #: Failed validation and was skipped (``on_invalid="skip"``).
     INVALID = "invalid"
+    #: Not sent: every recipient is on SMTP2GO's suppression list (``skip_suppressed=True``).
+    SUPPRESSED = "suppressed"
 
     def __str__(self) -> str:
         return self.value
@@ -56,16 +58,17 @@ REPORTED: tuple[Outcome, ...] = tuple(o for o in Outcome if o.final)
 _TO_LOOK_UP = frozenset({Outcome.SENT, Outcome.RETRYABLE, Outcome.UNKNOWN, Outcome.AMBIGUOUS})
 _ALLOWED: dict[Outcome | None, frozenset[Outcome]] = {
     # A row nobody has tried yet; or, on a retry that found no ledger, one an earlier try may have sent.
-    None: frozenset({Outcome.PENDING, Outcome.AMBIGUOUS, Outcome.INVALID}),
+    None: frozenset({Outcome.PENDING, Outcome.AMBIGUOUS, Outcome.INVALID, Outcome.SUPPRESSED}),
     Outcome.PENDING: frozenset({Outcome.SENT, Outcome.FAILED, Outcome.RETRYABLE, Outcome.AMBIGUOUS, Outcome.UNKNOWN}),
     Outcome.AMBIGUOUS: _TO_LOOK_UP,
     Outcome.UNKNOWN: _TO_LOOK_UP,
     # AMBIGUOUS: when an attempt this ledger never saw (another worker's disk) may have sent it.
-    Outcome.RETRYABLE: frozenset({Outcome.PENDING, Outcome.RETRYABLE, Outcome.AMBIGUOUS}),
+    Outcome.RETRYABLE: frozenset({Outcome.PENDING, Outcome.RETRYABLE, Outcome.AMBIGUOUS, Outcome.SUPPRESSED}),
     Outcome.SENT: frozenset({Outcome.ALREADY_SENT}),
     Outcome.ALREADY_SENT: frozenset(),
     Outcome.FAILED: frozenset(),
     Outcome.INVALID: frozenset(),
+    Outcome.SUPPRESSED: frozenset(),
 }
 
 

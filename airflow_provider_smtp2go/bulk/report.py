@@ -13,6 +13,7 @@ Each record's ``outcome`` is one of ``outcome.REPORTED``:
 ``retryable``     proven not accepted (429, 503, network, or absent from the activity log); a retry sends it
 ``unknown``       may or may not have been accepted, and the activity log could not tell: never resent blindly
 ``invalid``       failed validation and was skipped (``on_invalid="skip"``)
+``suppressed``    every recipient is on SMTP2GO's suppression list; not sent (``skip_suppressed``)
 
 >>> summarize([RowReport(0, "k", "a@example.com", Outcome.SENT, email_id="1x")], total_rows=1)["counts"]["sent"]
 1
@@ -117,7 +118,7 @@ def summarize(
     anyone who can read the DAG run, the report is where the user chose to put it).
     """
     counts = Counter(r.outcome for r in records)
-    accepted = (Outcome.SENT, Outcome.ALREADY_SENT)
+    accepted = (Outcome.SENT, Outcome.ALREADY_SENT, Outcome.SUPPRESSED)
     problems = sorted((r for r in records if r.outcome not in accepted), key=lambda r: r.index)
     summary: dict[str, Any] = {
         "total_rows": total_rows,

@@ -108,6 +108,8 @@ class Smtp2goBulkSendOperator(BaseOperator):
         ``/single_sender_emails/view``) whether the sender is verified and refuse to start if
         not (default True). A sender that is a per-row template is not checked; a key allowed
         to read neither list fails the check (set False to skip it).
+    :param skip_suppressed: read SMTP2GO's suppression list first (``/suppression/view``) and
+        report rows whose recipients are all on it as ``suppressed`` instead of sending them.
     :param on_invalid: ``"fail"`` or ``"skip"``.
     :param concurrency: parallel requests (one pooled connection each).
     :param max_per_second: optional rate cap; :param max_per_hour: optional rate cap (the
@@ -142,6 +144,7 @@ class Smtp2goBulkSendOperator(BaseOperator):
         template_data: Mapping[str, Any] | None = None,
         schedule: datetime | str | None = None,
         require_verified_sender: bool = True,
+        skip_suppressed: bool = False,
         on_invalid: Literal["fail", "skip"] = "fail",
         concurrency: int = 8,
         max_per_second: float | None = None,
@@ -178,6 +181,7 @@ class Smtp2goBulkSendOperator(BaseOperator):
         self.template_data = dict(template_data) if template_data is not None else None
         self.schedule = schedule
         self.require_verified_sender = require_verified_sender
+        self.skip_suppressed = skip_suppressed
         self.on_invalid = on_invalid
         self.concurrency = concurrency
         self.max_per_second = max_per_second
@@ -302,6 +306,7 @@ class Smtp2goBulkSendOperator(BaseOperator):
                     reconcile_settle_seconds=self.reconcile_settle_seconds,
                     progress_interval=self.progress_interval,
                     logger=self.log,  # type: ignore[arg-type]
+                    skip_suppressed=self.skip_suppressed,
                 )
         except (InvalidRowsError, Smtp2goLedgerError) as exc:
             # Neither gets better by retrying: a person must fix the rows or look at the ledger.

@@ -78,7 +78,15 @@ def test_faults_mid_run_every_row_arrives_exactly_once(smtp2go_sandbox: Smtp2goS
     sb.inject_fault("email/send", kind="drop_after", count=4)  # accepted, then no answer: ambiguous
     sb.inject_fault("email/send", status=502, count=3)  # 5xx after the request left: ambiguous
     result = run(sb, tmp_path, 200)
-    assert result.counts == {"sent": 200, "already_sent": 0, "failed": 0, "retryable": 0, "unknown": 0, "invalid": 0}
+    assert result.counts == {
+        "sent": 200,
+        "already_sent": 0,
+        "failed": 0,
+        "retryable": 0,
+        "unknown": 0,
+        "invalid": 0,
+        "suppressed": 0,
+    }
     assert_each_row_arrived_once(sb, 200)
     # The drop_after rows were proven sent by the activity log; the 502 rows proven unsent and resent.
     report = list(csv.DictReader((tmp_path / "report.csv").open()))

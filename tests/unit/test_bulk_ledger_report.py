@@ -270,6 +270,7 @@ def test_summary_is_compact_and_lists_failures_without_addresses() -> None:
         "retryable": 0,
         "unknown": 0,
         "invalid": 0,
+        "suppressed": 0,
     }
     assert len(summary["failures"]) == 20 and summary["failures_truncated"] == 30
     assert summary["failures"][0]["index"] == 0 and len(summary["failures"][0]["reason"]) == 300

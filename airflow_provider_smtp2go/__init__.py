@@ -173,7 +173,15 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
-        "sensors": [{"integration-name": integration, "python-modules": ["airflow_provider_smtp2go.sensors.smtp2go"]}],
+        "sensors": [
+            {
+                "integration-name": integration,
+                "python-modules": [
+                    "airflow_provider_smtp2go.sensors.smtp2go",
+                    "airflow_provider_smtp2go.sensors.deliverability",
+                ],
+            }
+        ],
         "triggers": [
             {"integration-name": integration, "python-modules": ["airflow_provider_smtp2go.triggers.smtp2go"]}
         ],

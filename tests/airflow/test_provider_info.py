@@ -89,7 +89,10 @@ def test_registered_classes_are_listed() -> None:
         "airflow_provider_smtp2go.operators.scheduled",
         "airflow_provider_smtp2go.operators.suppressions",
     ]
-    assert info["sensors"][0]["python-modules"] == ["airflow_provider_smtp2go.sensors.smtp2go"]
+    assert info["sensors"][0]["python-modules"] == [
+        "airflow_provider_smtp2go.sensors.smtp2go",
+        "airflow_provider_smtp2go.sensors.deliverability",
+    ]
     assert info["triggers"][0]["python-modules"] == ["airflow_provider_smtp2go.triggers.smtp2go"]
     (conn,) = info["connection-types"]
     assert conn["connection-type"] == "smtp2go"

@@ -466,6 +466,61 @@ def parse_single_senders(data: Any) -> list[dict[str, Any]]:
     ]
 
 
+def search_subaccounts(
+    settings: ClientSettings,
+    *,
+    search_terms: Iterable[str] | None = None,
+    fuzzy_search: bool | None = None,
+    states: str | None = None,
+    sort_direction: str | None = None,
+    page_size: int | None = None,
+    continue_token: str | None = None,
+) -> ApiCall:
+    """``/subaccounts/search``: ``{subaccounts: [{name, email, id, state, plan_*...}], total_count,
+    continue_token}``. Whether a non-fuzzy search matches names exactly is UNVERIFIED; use
+    ``find_subaccount`` on the results to pick one by exact name or id.
+
+    >>> from airflow_provider_smtp2go.client.settings import ClientSettings
+    >>> search_subaccounts(ClientSettings.of("api-key"), search_terms=["Marketing"]).body
+    {'search_terms': ['Marketing']}
+    """
+    if sort_direction is not None and sort_direction not in ("asc", "desc"):
+        raise Smtp2goValidationError("sort_direction", "choice", "expected 'asc' or 'desc'")
+    return ApiCall(
+        "subaccounts/search",
+        _body(
+            search_terms=[search_terms] if isinstance(search_terms, str) else list(search_terms or []) or None,
+            fuzzy_search=fuzzy_search,
+            states=states,
+            sort_direction=sort_direction,
+            page_size=_positive(page_size, "page_size"),
+            continue_token=continue_token,
+        ),
+    )
+
+
+def find_subaccount(data: Any, name_or_id: str) -> dict[str, Any] | None:
+    """The one subaccount in a ``/subaccounts/search`` answer whose id or name (case-blind)
+    is ``name_or_id``; an id wins over a name, and two subaccounts of that name is an error.
+
+    >>> page = {"subaccounts": [{"id": "SUB1", "name": "Marketing"}, {"id": "SUB2", "name": "Sales"}]}
+    >>> find_subaccount(page, "marketing")["id"], find_subaccount(page, "SUB2")["name"]
+    ('SUB1', 'Sales')
+    """
+    items = data.get("subaccounts") if isinstance(data, dict) else None
+    listed = [i for i in (items if isinstance(items, list) else []) if isinstance(i, dict)]
+    by_id = [i for i in listed if str(i.get("id")) == name_or_id]
+    if by_id:
+        return dict(by_id[0])
+    wanted = name_or_id.strip().lower()
+    named = [i for i in listed if str(i.get("name", "")).strip().lower() == wanted]
+    if len(named) > 1:
+        raise Smtp2goValidationError(
+            "subaccount_id", "ambiguous", f"{len(named)} subaccounts are named {name_or_id!r}; give the id"
+        )
+    return dict(named[0]) if named else None
+
+
 # Webhooks: /webhook/view|add|edit|remove (shapes in shared/reference/webhooks.md §6).
 
 WEBHOOK_EMAIL_EVENTS = frozenset({"delivered", "unsubscribe", "spam", "bounce", "processed", "reject", "click", "open"})
@@ -765,6 +820,7 @@ class EndpointMethods:
     remove_scheduled = Endpoint(remove_scheduled, _object)
     view_sender_domains = Endpoint(view_sender_domains, _sender_domains)
     view_single_senders = Endpoint(view_single_senders, _single_senders)
+    search_subaccounts = Endpoint(search_subaccounts, _data)
     view_webhooks = Endpoint(webhook_view, _webhooks)
     add_webhook = Endpoint(webhook_add, _data)
     edit_webhook = Endpoint(webhook_edit, _data)

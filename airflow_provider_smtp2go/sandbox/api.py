@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_smtp2go.sandbox import activity, scheduled, senders, stats, webhook_config
+from airflow_provider_smtp2go.sandbox import activity, scheduled, senders, stats, subaccounts, webhook_config
 from airflow_provider_smtp2go.sandbox.faults import ActivityLimiter
 from airflow_provider_smtp2go.sandbox.sending import SendContext, handle_mime, handle_send
 from airflow_provider_smtp2go.sandbox.state import (
@@ -84,6 +84,7 @@ class SandboxApi:
         self.activity_limiter = activity_limiter
         self.webhooks = webhooks or WebhookRegistry()
         self.senders = sender_registry or senders.SenderRegistry()
+        self.subaccounts = subaccounts.SubaccountRegistry()
 
     @staticmethod
     def parse(path: str, header_key: str | None, content_type: str | None, body: bytes) -> ParsedRequest:
@@ -153,6 +154,9 @@ class SandboxApi:
 
     def _senders(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
         return senders.handle(path, payload, self.senders)
+
+    def _subaccounts(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
+        return subaccounts.handle(payload, self.subaccounts)
 
     def _webhook(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
         return webhook_config.handle(path, payload, self.webhooks)
@@ -285,6 +289,7 @@ ROUTES: dict[str, Handler] = {
     "template/search": SandboxApi._template_search,
     "domain/view": SandboxApi._senders,
     "single_sender_emails/view": SandboxApi._senders,
+    "subaccounts/search": SandboxApi._subaccounts,
     "webhook/view": SandboxApi._webhook,
     "webhook/add": SandboxApi._webhook,
     "webhook/edit": SandboxApi._webhook,

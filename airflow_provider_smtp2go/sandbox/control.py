@@ -224,6 +224,10 @@ class Smtp2goSandbox:
         """List ``address`` in ``/single_sender_emails/view``."""
         self.senders.add_sender(address, verified=verified)
 
+    def add_subaccount(self, name: str, email: str, *, subaccount_id: str | None = None) -> dict[str, Any]:
+        """A subaccount ``/subaccounts/search`` finds (ids ``SUB00001``... unless given)."""
+        return self.api.subaccounts.add(name, email, subaccount_id=subaccount_id)
+
     def suppress(self, address: str, reason: str = "manual") -> Suppression:
         """Suppress an address (or a whole domain): sends to it fail."""
         return self.state.suppress(address, reason)
@@ -307,6 +311,7 @@ class Smtp2goSandbox:
         self.webhook_registry.clear()
         self.webhooks.reset()
         self.senders.reset()
+        self.api.subaccounts.clear()
         if self.activity_limiter is not None:
             self.activity_limiter.reset()
 

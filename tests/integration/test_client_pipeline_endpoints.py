@@ -160,3 +160,20 @@ def test_the_async_client_reads_the_new_endpoints(smtp2go_sandbox: Smtp2goSandbo
             assert (await c.view_suppressions(suppression_types=["spam"]))["results"] == []
 
     asyncio.run(scenario())
+
+
+# Subaccounts: find one by name.
+
+
+def test_a_subaccount_is_found_by_name(smtp2go_sandbox: Smtp2goSandbox, client: Smtp2goClient) -> None:
+    from airflow_provider_smtp2go.client.endpoints import find_subaccount
+
+    marketing = smtp2go_sandbox.add_subaccount("Marketing", "marketing@example.com")
+    smtp2go_sandbox.add_subaccount("Marketing EU", "eu@example.com")
+    page = client.search_subaccounts(search_terms=["Marketing"])
+    assert page["total_count"] == 1 and set(page) == {"continue_token", "subaccounts", "total_count"}
+    assert find_subaccount(page, "marketing") == marketing
+    both = client.search_subaccounts(search_terms=["marketing"], fuzzy_search=True)
+    assert [s["name"] for s in both["subaccounts"]] == ["Marketing", "Marketing EU"]
+    assert find_subaccount(both, marketing["id"]) == marketing
+    assert find_subaccount(both, "Sales") is None

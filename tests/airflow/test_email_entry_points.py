@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -25,15 +26,22 @@ def via_operator(**fields: Any) -> None:
     Smtp2goSendEmailOperator(task_id="send", **fields).execute({})
 
 
+def _context() -> dict[str, Any]:
+    # Airflow 2.11's notifier renders with the DAG's template environment: it needs one.
+    from airflow_provider_smtp2go._compat import DAG
+
+    return {"dag": DAG(dag_id="email_entry_points", schedule=None, start_date=datetime(2026, 1, 1))}
+
+
 def via_notifier(**fields: Any) -> None:
     notifier = Smtp2goNotifier(**fields)
-    notifier.render_template_fields({})
+    notifier.render_template_fields(_context())
     notifier.notify({})
 
 
 def via_async_notifier(**fields: Any) -> None:
     notifier = Smtp2goNotifier(**fields)
-    notifier.render_template_fields({})
+    notifier.render_template_fields(_context())
     asyncio.run(notifier.async_notify({}))
 
 

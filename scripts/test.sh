@@ -38,6 +38,9 @@ export SMTP2GO_DIST_DIR="$PWD/dist"  # tests/packaging inspects these instead of
 
 echo "== all tests on $(airflow_of .venv)"
 timed "tests on .venv" .venv/bin/python -m pytest -p no:cacheprovider
+# Every docstring example of both packages runs (kept apart from the tests' collection, where
+# the conftest.py files would be imported a second time as modules).
+timed "doctests" .venv/bin/python -m pytest -p no:cacheprovider --doctest-modules airflow_provider_smtp2go logging_handler
 
 failed=()
 for minor in "${OLDER_MINORS[@]}"; do

@@ -237,7 +237,7 @@ def _event_identity(event: dict[str, Any]) -> str:
 class Smtp2goActivityEventTrigger(BaseEventTrigger):
     """Fire once per new SMTP2GO activity event, for an ``AssetWatcher`` (Airflow 3+).
 
-    >>> from airflow.sdk import Asset, AssetWatcher  # doctest: +SKIP
+    >>> from airflow.sdk import Asset, AssetWatcher
     >>> bounces = Asset("smtp2go://bounces", watchers=[AssetWatcher(
     ...     name="hard_bounces", trigger=Smtp2goActivityEventTrigger(event_types=["hard-bounced"]))])
 

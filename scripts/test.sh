@@ -7,6 +7,10 @@
 # Each step prints its install and test time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# uv (also under `python -m build --installer uv`) trusts the system's certificate store like
+# pip, so an index behind a TLS-inspecting proxy works from a clean shell (bootstrap.sh does the
+# same for its own installs).
+export UV_SYSTEM_CERTS="${UV_SYSTEM_CERTS:-1}" UV_NATIVE_TLS="${UV_NATIVE_TLS:-1}"
 OLDER_MINORS=(2.11 3.1 3.2)  # and 3.3 in .venv; 3.0 is not supported (EXCLUDED_AIRFLOW_MINORS)
 
 timed() {  # timed LABEL COMMAND...: run COMMAND, print how long it took, return its status

@@ -13,7 +13,8 @@ Modules: ``outcome`` (a row's fate and its allowed changes), ``rows`` (load, ren
 validate), ``keys`` (idempotency keys), ``ledger`` (durable, verified progress), ``client``
 (what the engine needs from a client), ``concurrency`` (AIMD limit), ``ratecap`` (token
 bucket), ``sender`` (the thread pool), ``reconcile`` (activity lookups), ``progress`` (log
-cadence), ``report`` (report and summary), ``job`` (the whole run).
+cadence), ``report`` (report and summary), ``job`` (the whole run), ``partition`` (one mailing
+split over mapped tasks, with the rate caps divided).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from airflow_provider_smtp2go.bulk.ledger import (
     Smtp2goLedgerError,
 )
 from airflow_provider_smtp2go.bulk.outcome import Outcome, OutcomeTransitionError, transition
+from airflow_provider_smtp2go.bulk.partition import partition_rows
 from airflow_provider_smtp2go.bulk.progress import ProgressReporter
 from airflow_provider_smtp2go.bulk.ratecap import RateCap
 from airflow_provider_smtp2go.bulk.reconcile import Reconciler, Resolution
@@ -69,6 +71,7 @@ __all__ = [
     "Smtp2goLedgerError",
     "idempotency_key",
     "load_rows",
+    "partition_rows",
     "prepare_rows",
     "run_bulk_send",
     "summarize",

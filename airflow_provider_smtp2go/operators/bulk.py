@@ -10,7 +10,9 @@ from __future__ import annotations
 import ast
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
 
 from airflow_provider_smtp2go._compat import (
     AirflowException,
@@ -66,6 +68,9 @@ class Smtp2goBulkSendOperator(BaseOperator):
       as ``s3://bucket/ledgers``), or next to a report as ``<report_path>.ledger/`` when
       ``ledger_path`` is not set. Used by ``"auto"`` on Airflow before 3.3. Use storage every
       worker can reach (object storage on Airflow 3), or retries on another worker cannot see it.
+      Each task instance keeps its ledger in its own subdirectory,
+      ``<ledger_path>/<dag_id>/<task_id>/<run_id>/<map_index>``, so mapped parts, other tasks
+      and later runs can share one ``ledger_path``.
 
     The ledger checks itself on every try. A damaged one (a missing or emptied segment, a
     garbage file, a lost head record) fails the task without retries before anything is sent
@@ -116,7 +121,8 @@ class Smtp2goBulkSendOperator(BaseOperator):
         account default limit is 200,000/hour).
     :param report_path: where to write the per-row report. Templated.
     :param progress_store: ``"auto"``, ``"task_state_store"`` or ``"directory"``.
-    :param ledger_path: directory for ``"directory"`` progress. Templated.
+    :param ledger_path: directory for ``"directory"`` progress (one subdirectory per task
+        instance is made under it). Templated.
     :param fail_on_rejected: fail the task when SMTP2GO rejected some rows (default True).
     :param reconcile_settle_seconds: how long after a send its absence from the activity log
         proves it was not accepted.
@@ -229,7 +235,7 @@ class Smtp2goBulkSendOperator(BaseOperator):
             return _storage_path(rows)
         return rows
 
-    def _ledger_store(self, context: Context) -> LedgerStore:
+    def _ledger_store(self, context: Context, identity: Sequence[str]) -> LedgerStore:
         store = context.get("task_state_store") if self.progress_store != "directory" else None
         if store is not None:
             try:
@@ -253,7 +259,10 @@ class Smtp2goBulkSendOperator(BaseOperator):
             )
         path: Any = _storage_path(location) if "://" in location and not location.startswith("file://") else location
         if isinstance(path, str):
-            path = path.removeprefix("file://")
+            path = Path(path.removeprefix("file://"))
+        # One ledger per task instance: parts of a mapped send running at once, or two runs,
+        # writing segments into one directory would break each other's chain.
+        path = path.joinpath(*(quote(part, safe=":+") for part in identity))
         self.log.info("bulk send progress is kept in %s", path)
         return DirectoryLedgerStore(path)
 
@@ -276,7 +285,8 @@ class Smtp2goBulkSendOperator(BaseOperator):
         settings = hook.get_settings()
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
-        namespace = f"{ti.dag_id}/{ti.task_id}/{ti.run_id}/{-1 if map_index is None else map_index}"
+        identity = (ti.dag_id, ti.task_id, ti.run_id, str(-1 if map_index is None else map_index))
+        namespace = "/".join(identity)
         report: Any = self.report_path
         if isinstance(report, str) and "://" in report and not report.startswith("file://"):
             report = _storage_path(report)
@@ -295,7 +305,7 @@ class Smtp2goBulkSendOperator(BaseOperator):
                     self._rows(),
                     template,
                     namespace=namespace,
-                    ledger_store=self._ledger_store(context),
+                    ledger_store=self._ledger_store(context, identity),
                     on_invalid=self.on_invalid,
                     concurrency=self.concurrency,
                     per_second=self.max_per_second,

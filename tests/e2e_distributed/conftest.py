@@ -77,7 +77,7 @@ TRIGGERER_CAPACITY = 60
 INSTALL_SYSTEM = (
     "bash scripts/install_system_packages.sh  (as root: apt-get update && apt-get install -y postgresql redis-server)"
 )
-INSTALL_PYTHON = ".venv/bin/python -m pip install apache-airflow-providers-celery psycopg2-binary asyncpg"
+INSTALL_PYTHON = "bash scripts/bootstrap.sh .venv  (its e2e extra: the Celery provider, psycopg2-binary, asyncpg)"
 
 
 def _airflow_major() -> int:

@@ -22,10 +22,13 @@ timed() {  # timed LABEL COMMAND...: run COMMAND, print how long it took, return
 }
 airflow_of() { "$1/bin/python" -c 'import airflow; print("Airflow", airflow.__version__)'; }
 
-echo "== system packages for the e2e tier (Debian; CI runs as root)"
+echo "== system packages for the e2e tier's browser test (Debian; CI runs as root)"
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   timed "apt-get chromium" bash -c 'apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null'
 fi
+
+echo "== system packages for the distributed tier: PostgreSQL and Redis (Debian; CI runs as root)"
+timed "apt-get postgresql redis" bash scripts/install_system_packages.sh
 
 echo "== installing .venv (development, newest Airflow)"
 timed "install .venv" bash scripts/bootstrap.sh .venv

@@ -79,7 +79,13 @@ with DAG(
 
     @task
     def suppress(triggering_asset_events: Any = None, dag_run: Any = None) -> dict[str, Any]:
-        extras = [event.extra for event in (triggering_asset_events or {}).get(HARD_BOUNCES, [])]
+        # Matched by URI, not by a lookup with the Asset as key: Airflow 3.1 cannot hash an Asset.
+        extras = [
+            event.extra
+            for asset, events in (triggering_asset_events or {}).items()
+            if getattr(asset, "uri", None) == HARD_BOUNCES.uri
+            for event in events
+        ]
         extras += [{"recipient": r} for r in ((dag_run.conf or {}).get("recipients") or [])] if dag_run else []
         addresses = bounced_addresses(extras)
         with Smtp2goHook() as hook:

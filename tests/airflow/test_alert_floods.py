@@ -53,7 +53,10 @@ def test_default_alerts_on_change_of_state_failure_then_recovered(airflow_db, sm
 
     failed, recovered = smtp2go_conn.sandbox.messages()  # 2 emails for 21 runs
     assert failed.subject.startswith("[Airflow] smtp2go_test_flood_default.load: failed (")
-    assert "RuntimeError: the warehouse is down" in failed.html_body
+    if AIRFLOW_VERSION >= (3, 3, 0) or AIRFLOW_VERSION[0] == 2:
+        # dag.test() on 3.0-3.2 does not put the exception into the callback's context (a real
+        # worker does), so only these versions can show it here.
+        assert "RuntimeError: the warehouse is down" in failed.html_body
     assert recovered.subject.startswith("[Airflow] smtp2go_test_flood_default.load: recovered (")
     assert f"Recovered after {FAILURES} failed runs" in recovered.html_body
     # The digest: the 19 failures that sent nothing.

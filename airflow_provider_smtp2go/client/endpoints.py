@@ -13,7 +13,7 @@ can be scoped to a subaccount, the caller's value wins over the client-wide defa
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import date, datetime
 from email.message import EmailMessage, Message
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
@@ -295,25 +295,190 @@ def search_templates(
     page_size: int | None = None,
     continue_token: str | None = None,
 ) -> ApiCall:
-    """``/template/search``: the account's templates."""
+    """``/template/search``: ``{templates: [{name, id, subject, tags, last_updated}], total_count,
+    continue_token}`` -- no bodies (read those with ``view_template``).
+
+    >>> from airflow_provider_smtp2go.client.settings import ClientSettings
+    >>> search_templates(ClientSettings.of("api-key"), search_terms=["receipt"], page_size=100).body
+    {'search_terms': ['receipt'], 'page_size': 100}
+    """
+    if sort_direction is not None and sort_direction not in ("asc", "desc"):
+        raise Smtp2goValidationError("sort_direction", "choice", "expected 'asc' or 'desc'")
     return ApiCall(
         "template/search",
         _body(
             fuzzy_search=fuzzy_search,
-            search_terms=list(search_terms) if search_terms is not None else None,
-            tags=list(tags) if tags is not None else None,
+            search_terms=[search_terms] if isinstance(search_terms, str) else _listed(search_terms),
+            tags=_tags(tags),
             sort_direction=sort_direction,
-            page_size=page_size,
+            page_size=_positive(page_size, "page_size"),
             continue_token=continue_token,
         ),
     )
 
 
+def _listed(values: Iterable[str] | None) -> list[str] | None:
+    return None if values is None else list(values)
+
+
+def _template_id(template_id: str, name: str = "template_id") -> str:
+    text = template_id if isinstance(template_id, str) else ""
+    if not 5 <= len(text) <= 24 or any(c.isspace() or not c.isprintable() for c in text):
+        raise Smtp2goValidationError(
+            name, "template_id", f"a template id is 5 to 24 characters without spaces, got {template_id!r}"
+        )
+    return text
+
+
+def _line(value: str, name: str, *, max_length: int | None = None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise Smtp2goValidationError(name, "required", "is empty")
+    if "\r" in value or "\n" in value:
+        raise Smtp2goValidationError(name, "crlf", "must be one line")
+    if max_length is not None and len(value) > max_length:
+        raise Smtp2goValidationError(name, "max_length", f"is {len(value)} characters; at most {max_length}")
+    return value
+
+
+def _template_variables(variables: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if variables is None:
+        return None
+    if not isinstance(variables, Mapping):
+        raise Smtp2goValidationError("template_variables", "object", "expected a mapping of name -> sample value")
+    for key, value in variables.items():
+        if not isinstance(key, str) or not key.strip():
+            raise Smtp2goValidationError("template_variables", "name", f"{key!r} is not a variable name")
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise Smtp2goValidationError(
+                f"template_variables.{key}", "scalar", f"expected a string or number, got {type(value).__name__}"
+            )
+    return dict(variables)
+
+
+def _tags(tags: Iterable[str] | None) -> list[str] | None:
+    if tags is None:
+        return None
+    listed = [tags] if isinstance(tags, str) else list(tags)
+    for index, tag in enumerate(listed):
+        if not isinstance(tag, str) or not tag.strip() or "\r" in tag or "\n" in tag:
+            raise Smtp2goValidationError(f"tags[{index}]", "format", f"{tag!r} is not a tag")
+    return listed
+
+
 def view_template(settings: ClientSettings, template_id: str) -> ApiCall:
-    """``/template/view``: one template."""
+    """``/template/view``: one template, ``{name, id, subject, tags, html_body, text_body,
+    template_variables, last_updated}``.
+
+    >>> from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
+    >>> from airflow_provider_smtp2go.client import Smtp2goClient
+    >>> with Smtp2goSandbox() as sb, Smtp2goClient(sb.api_key, base_url=sb.base_url) as client:
+    ...     _ = sb.add_template("welcome-01", "Hi {{ name }}", text_body="Hello {{ name }}", name="Welcome")
+    ...     client.view_template("welcome-01")["name"]
+    'Welcome'
+    """
     if not template_id or not template_id.strip():
         raise Smtp2goValidationError("template_id", "required", "is empty")
     return ApiCall("template/view", {"id": template_id})
+
+
+def add_template(
+    settings: ClientSettings,
+    template_id: str,
+    *,
+    name: str,
+    subject: str,
+    html_body: str = "",
+    text_body: str = "",
+    template_variables: Mapping[str, Any] | None = None,
+    tags: Iterable[str] | None = None,
+) -> ApiCall:
+    """``/template/add``: a new template with the id you choose (5-24 characters, case-sensitive).
+
+    ``name`` is SMTP2GO's ``template_name`` (1-64 characters); ``template_variables`` are the
+    declared variables with sample values.  The API requires both bodies as strings; at least
+    one must say something.  What SMTP2GO answers for an id already taken is UNVERIFIED (the
+    sandbox refuses it, naming ``id``).  Returns the echoed template (``template_name``...).
+
+    >>> from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
+    >>> from airflow_provider_smtp2go.client import Smtp2goClient
+    >>> with Smtp2goSandbox() as sb, Smtp2goClient(sb.api_key, base_url=sb.base_url) as client:
+    ...     client.add_template("receipt-01", name="Receipt", subject="Order {{ order_id }}",
+    ...                         text_body="Thanks!", template_variables={"order_id": "A-1"})["id"]
+    'receipt-01'
+    """
+    if not (isinstance(html_body, str) and isinstance(text_body, str)) or not (html_body.strip() or text_body.strip()):
+        raise Smtp2goValidationError("html_body", "required", "a template needs an html_body or a text_body")
+    return ApiCall(
+        "template/add",
+        _body(
+            template_name=_line(name, "template_name", max_length=64),
+            id=_template_id(template_id),
+            subject=_line(subject, "subject"),
+            html_body=html_body,
+            text_body=text_body,
+            template_variables=_template_variables(template_variables),
+            tags=_tags(tags),
+        ),
+    )
+
+
+def edit_template(
+    settings: ClientSettings,
+    template_id: str,
+    *,
+    new_id: str | None = None,
+    name: str | None = None,
+    subject: str | None = None,
+    html_body: str | None = None,
+    text_body: str | None = None,
+    template_variables: Mapping[str, Any] | None = None,
+    tags: Iterable[str] | None = None,
+) -> ApiCall:
+    """``/template/edit``: change some of a template's fields (``new_id`` renames its id).
+
+    Send only what changes; whether SMTP2GO keeps the fields left out is UNVERIFIED (the
+    sandbox keeps them), so a caller wanting certainty sends every field.
+
+    >>> from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
+    >>> from airflow_provider_smtp2go.client import Smtp2goClient
+    >>> with Smtp2goSandbox() as sb, Smtp2goClient(sb.api_key, base_url=sb.base_url) as client:
+    ...     _ = sb.add_template("receipt-01", "Order", text_body="Thanks!", name="Receipt")
+    ...     client.edit_template("receipt-01", subject="Your order {{ order_id }}")["subject"]
+    'Your order {{ order_id }}'
+    """
+    fields = _body(
+        new_id=_template_id(new_id, "new_id") if new_id is not None else None,
+        template_name=_line(name, "template_name", max_length=64) if name is not None else None,
+        subject=_line(subject, "subject") if subject is not None else None,
+        html_body=_string(html_body, "html_body"),
+        text_body=_string(text_body, "text_body"),
+        template_variables=_template_variables(template_variables),
+        tags=_tags(tags),
+    )
+    if not fields:
+        raise Smtp2goValidationError("id", "nothing_to_change", "give at least one field to change")
+    return ApiCall("template/edit", {"id": _template_id(template_id), **fields})
+
+
+def _string(value: str | None, name: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise Smtp2goValidationError(name, "string", f"expected text, got {type(value).__name__}")
+    return value
+
+
+def delete_template(settings: ClientSettings, template_id: str) -> ApiCall:
+    """``/template/delete``: remove a template.  The spec's answer ``data`` is a bare string
+    (its wording is UNVERIFIED); the method returns it, ``""`` when there is none.
+
+    >>> from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
+    >>> from airflow_provider_smtp2go.client import Smtp2goClient
+    >>> with Smtp2goSandbox() as sb, Smtp2goClient(sb.api_key, base_url=sb.base_url) as client:
+    ...     _ = sb.add_template("receipt-01", "Order", text_body="Thanks!")
+    ...     _ = client.delete_template("receipt-01")
+    ...     client.search_templates()["templates"]
+    []
+    """
+    return ApiCall("template/delete", {"id": _template_id(template_id)})
 
 
 # Scheduled sends: /email/scheduled/search|remove (shapes in shared/reference/api-shapes.md).
@@ -742,6 +907,10 @@ def _object(call: ApiCall, result: ApiResult) -> dict[str, Any]:
     return dict(result.data) if isinstance(result.data, dict) else {}
 
 
+def _text(call: ApiCall, result: ApiResult) -> str:
+    return result.data if isinstance(result.data, str) else ""
+
+
 def _scheduled(call: ApiCall, result: ApiResult) -> list[dict[str, Any]]:
     return parse_scheduled(result.data)
 
@@ -816,6 +985,9 @@ class EndpointMethods:
     remove_suppression = Endpoint(remove_suppression, _data)
     search_templates = Endpoint(search_templates, _data)
     view_template = Endpoint(view_template, _data)
+    add_template = Endpoint(add_template, _object)
+    edit_template = Endpoint(edit_template, _object)
+    delete_template = Endpoint(delete_template, _text)
     search_scheduled = Endpoint(search_scheduled, _scheduled)
     remove_scheduled = Endpoint(remove_scheduled, _object)
     view_sender_domains = Endpoint(view_sender_domains, _sender_domains)

@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from airflow_provider_smtp2go.sandbox import activity, scheduled, senders, stats, subaccounts, webhook_config
@@ -209,25 +209,60 @@ class SandboxApi:
         for name in ("template_name", "id", "subject", "html_body", "text_body"):
             if not isinstance(payload.get(name), str):
                 return validation_error(name, f"The field '{name}' is required.")
-        if not 5 <= len(payload["id"]) <= 24:
-            return validation_error("id", "The field 'id' must be 5 to 24 characters long.")
-        if not 1 <= len(payload["template_name"]) <= 64:
-            return validation_error("template_name", "The field 'template_name' must be 1 to 64 characters long.")
-        variables = payload.get("template_variables") or {}
-        tags = payload.get("tags") or []
-        if not isinstance(variables, dict) or not isinstance(tags, list):
-            return validation_error("template_variables", "Expected an object of variables and an array of tags.")
+        problem = _template_fields(payload)
+        if problem is not None:
+            return problem
+        if self.state.template(payload["id"]) is not None:
+            # What SMTP2GO answers for a taken id is UNVERIFIED; silently replacing would hide a clash.
+            return validation_error("id", f"The template '{payload['id']}' already exists.")
         template = Template(
             payload["id"],
             payload["template_name"],
             payload["subject"],
             payload["html_body"],
             payload["text_body"],
-            dict(variables),
-            [str(t) for t in tags],
+            dict(payload.get("template_variables") or {}),
+            [str(t) for t in payload.get("tags") or []],
         )
         self.state.add_template(template)
         return success(template.to_dict())
+
+    def _template_edit(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
+        """Change the fields given, keep the rest; ``new_id`` moves the template to another id."""
+        template_id = payload.get("id")
+        current = self.state.template(template_id) if isinstance(template_id, str) else None
+        if current is None:
+            return validation_error("id", f"The template '{template_id}' does not exist.")
+        for name in ("new_id", "template_name", "subject", "html_body", "text_body"):
+            if name in payload and not isinstance(payload[name], str):
+                return validation_error(name, f"The field '{name}' was expecting a string.")
+        problem = _template_fields(payload)
+        if problem is not None:
+            return problem
+        new_id = payload.get("new_id") or current.id
+        if new_id != current.id and self.state.template(new_id) is not None:
+            return validation_error("new_id", f"The template '{new_id}' already exists.")
+        changes = {
+            name: payload[name] for name in ("template_name", "subject", "html_body", "text_body") if name in payload
+        }
+        if "template_variables" in payload:
+            changes["template_variables"] = dict(payload["template_variables"] or {})
+        if "tags" in payload:
+            changes["tags"] = [str(t) for t in payload["tags"] or []]
+        edited = replace(current, id=new_id, **changes)
+        if new_id != current.id:
+            self.state.remove_template(current.id)
+        self.state.add_template(edited)  # stamps last_updated on the sandbox clock
+        return success(edited.to_dict())
+
+    def _template_delete(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
+        template_id = payload.get("id")
+        if not isinstance(template_id, str) or not template_id:
+            return validation_error("id", "The field 'id' is required.")
+        if self.state.remove_template(template_id) is None:
+            return validation_error("id", f"The template '{template_id}' does not exist.")
+        # The spec's ``data`` is a bare string; its wording is UNVERIFIED.
+        return success(f"Template '{template_id}' deleted")
 
     def _template_view(self, path: str, payload: dict[str, Any], key: ApiKey) -> Response:
         template = self.state.template(str(payload.get("id") or ""))
@@ -255,6 +290,21 @@ class SandboxApi:
         found.sort(key=lambda t: t.template_name.lower(), reverse=payload.get("sort_direction") == "desc")
         items = [t.search_dict() for t in found]
         return success({"templates": items, "total_count": len(found), "continue_token": None})
+
+
+def _template_fields(payload: dict[str, Any]) -> Response | None:
+    """The length and type rules ``/template/add`` and ``/template/edit`` share (given fields only)."""
+    for name in ("id", "new_id"):
+        if name in payload and not 5 <= len(str(payload[name])) <= 24:
+            return validation_error(name, f"The field '{name}' must be 5 to 24 characters long.")
+    if "template_name" in payload and not 1 <= len(str(payload["template_name"])) <= 64:
+        return validation_error("template_name", "The field 'template_name' must be 1 to 64 characters long.")
+    if not isinstance(payload.get("template_variables") or {}, dict):
+        return validation_error("template_variables", "The field 'template_variables' was expecting an object.")
+    tags = payload.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        return validation_error("tags", "The field 'tags' was expecting an array of strings.")
+    return None
 
 
 def _strings(payload: dict[str, Any], single: str, plural: str) -> set[str]:
@@ -285,6 +335,8 @@ ROUTES: dict[str, Handler] = {
     "suppression/add": SandboxApi._suppression_add,
     "suppression/remove": SandboxApi._suppression_remove,
     "template/add": SandboxApi._template_add,
+    "template/edit": SandboxApi._template_edit,
+    "template/delete": SandboxApi._template_delete,
     "template/view": SandboxApi._template_view,
     "template/search": SandboxApi._template_search,
     "domain/view": SandboxApi._senders,

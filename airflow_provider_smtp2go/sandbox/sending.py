@@ -49,12 +49,12 @@ from airflow_provider_smtp2go.sandbox.state import (
     SandboxState,
 )
 from airflow_provider_smtp2go.sandbox.wire import Response, parse_datetime, success, validation_error
+from airflow_provider_smtp2go.templates.rendering import render_template
 
 MAX_RECIPIENTS_PER_FIELD = 100
 FORBIDDEN_CUSTOM_HEADERS = frozenset({"content-type", "content-transfer-encoding", "mime-version"})
 MAX_SCHEDULE_AHEAD = timedelta(days=3)
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
 _URLSAFE_TO_ALNUM = str.maketrans("-_", "Xq")
 _ADDR_PART = (
     r"[^@\s<>()\[\],;:\"\\]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
@@ -178,11 +178,6 @@ def _files(payload: dict[str, Any], fieldname: str) -> tuple[list[AttachmentInfo
         else:
             return validation_error(fieldname, f"'{item['filename']}' needs a 'fileblob' or a 'url'.")
     return infos, encoded_total
-
-
-def render_template(text: str, data: dict[str, Any]) -> str:
-    """Substitute ``{{ var }}`` placeholders; unknown variables render empty."""
-    return _PLACEHOLDER.sub(lambda m: str(data.get(m.group(1), "")), text)
 
 
 def fingerprint(

@@ -433,6 +433,11 @@ class SandboxState:
         with self._lock:
             return self._templates.get(template_id)
 
+    def remove_template(self, template_id: str) -> Template | None:
+        """Forget a template; the one removed, or ``None``."""
+        with self._lock:
+            return self._templates.pop(template_id, None)
+
     def templates(self) -> list[Template]:
         """All templates."""
         with self._lock:

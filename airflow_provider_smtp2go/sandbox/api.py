@@ -242,7 +242,7 @@ class SandboxApi:
         new_id = payload.get("new_id") or current.id
         if new_id != current.id and self.state.template(new_id) is not None:
             return validation_error("new_id", f"The template '{new_id}' already exists.")
-        changes = {
+        changes: dict[str, Any] = {
             name: payload[name] for name in ("template_name", "subject", "html_body", "text_body") if name in payload
         }
         if "template_variables" in payload:

@@ -173,6 +173,7 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_smtp2go.operators.webhooks",
                     "airflow_provider_smtp2go.operators.scheduled",
                     "airflow_provider_smtp2go.operators.suppressions",
+                    "airflow_provider_smtp2go.operators.templates",
                 ],
             }
         ],

@@ -88,6 +88,7 @@ def test_registered_classes_are_listed() -> None:
         "airflow_provider_smtp2go.operators.webhooks",
         "airflow_provider_smtp2go.operators.scheduled",
         "airflow_provider_smtp2go.operators.suppressions",
+        "airflow_provider_smtp2go.operators.templates",
     ]
     assert info["sensors"][0]["python-modules"] == [
         "airflow_provider_smtp2go.sensors.smtp2go",

@@ -74,8 +74,10 @@ def _conn_fields() -> dict[str, dict[str, Any]]:
             "schema": {"type": ["string", "null"]},
         },
         "subaccount_id": {
-            "label": "Subaccount ID",
-            "description": "SMTP2GO subaccount for activity and statistics calls. Default: the key's own account.",
+            "label": "Subaccount (id or name)",
+            "description": "SMTP2GO subaccount for the calls scoped to one (activity, statistics, suppressions, "
+            "webhooks, sender checks): its id, or its exact name, looked up once with /subaccounts/search. "
+            "Sends are not scoped: send with the subaccount's own API key. Default: the key's own account.",
             "schema": {"type": ["string", "null"]},
         },
         "base_url": {

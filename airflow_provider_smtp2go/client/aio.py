@@ -16,7 +16,7 @@ import httpx
 
 from airflow_provider_smtp2go.client.activity import ActivityEvent, ActivityPager, ActivityScan
 from airflow_provider_smtp2go.client.base import BaseSmtp2goClient
-from airflow_provider_smtp2go.client.errors import Smtp2goTransportError
+from airflow_provider_smtp2go.client.errors import Smtp2goAuthError, Smtp2goTransportError
 from airflow_provider_smtp2go.client.protocol import ApiCall, ApiResult, deadline_passed, transport_failure
 from airflow_provider_smtp2go.client.redaction import redact
 from airflow_provider_smtp2go.client.retry import Deadline, acall_with_retry
@@ -120,6 +120,25 @@ class AsyncSmtp2goClient(BaseSmtp2goClient):
 
     async def _execute(self, call: ApiCall, parse: Callable[[ApiCall, ApiResult], T]) -> T:
         return parse(call, await self.call(call))
+
+    async def _execute_after_lookup(
+        self, make: Callable[[ClientSettings], ApiCall], parse: Callable[[ApiCall, ApiResult], T]
+    ) -> T:
+        await self.resolve_subaccount()
+        return await self._execute(make(self.settings), parse)
+
+    async def resolve_subaccount(self) -> str | None:
+        """The default subaccount's id, looking a name up once (see ``client.subaccounts``)."""
+        pending = self._subaccount_lookup()
+        if pending is None:
+            return self.subaccount_id
+        ref, lookup = pending
+        try:
+            while (request := lookup.next_request()) is not None:
+                lookup.add(await self.search_subaccounts(**request))
+        except Smtp2goAuthError as exc:
+            return ref.settle_unlisted(str(exc))
+        return ref.settle(lookup.items)
 
     async def scan_activity(self, *, max_pages: int | None = None, **filters: Unpack[ActivityFilters]) -> ActivityScan:
         """Every matching event across pages, and whether ``max_pages`` cut the scan short."""

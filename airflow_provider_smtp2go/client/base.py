@@ -18,6 +18,7 @@ from airflow_provider_smtp2go.client.protocol import (
 from airflow_provider_smtp2go.client.ratelimit import SlidingWindowLimiter, key_fingerprint, shared_limiter
 from airflow_provider_smtp2go.client.retry import RetryPolicy
 from airflow_provider_smtp2go.client.settings import ClientSettings, Timeout
+from airflow_provider_smtp2go.client.subaccounts import SubaccountLookup, SubaccountRef
 
 __all__ = ["BaseSmtp2goClient", "Timeout"]
 
@@ -57,7 +58,9 @@ class BaseSmtp2goClient(EndpointMethods):
 
     @property
     def subaccount_id(self) -> str | None:
-        return self._settings.subaccount_id
+        """The default subaccount: its id once looked up, else the id or name as given."""
+        ref = self._settings.subaccount
+        return None if ref is None else (ref.resolved or ref.given)
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -87,6 +90,17 @@ class BaseSmtp2goClient(EndpointMethods):
     def _execute(self, call: ApiCall, parse: Callable[[ApiCall, ApiResult], T]) -> Any:
         """Run ``call`` and ``parse`` its answer: the transport's half of every endpoint method."""
         raise NotImplementedError
+
+    def _execute_after_lookup(
+        self, make: Callable[[ClientSettings], ApiCall], parse: Callable[[ApiCall, ApiResult], T]
+    ) -> Any:
+        """Look the default subaccount up (``resolve_subaccount``), then build and run the call."""
+        raise NotImplementedError
+
+    def _subaccount_lookup(self) -> tuple[SubaccountRef, SubaccountLookup] | None:
+        """The pending reference and a fresh look-up, or ``None`` when there is nothing to look up."""
+        ref = self._settings.subaccount
+        return None if ref is None or ref.resolved is not None else (ref, SubaccountLookup())
 
     def _http_request(self, call: ApiCall) -> HttpRequest:
         settings = self._settings

@@ -33,6 +33,7 @@ from airflow_provider_smtp2go.client.messages import (
     normalize_address,
 )
 from airflow_provider_smtp2go.client.protocol import ApiCall, ApiResult, SendResult, parse_send_result
+from airflow_provider_smtp2go.client.subaccounts import SubaccountUnresolved, match_subaccount, subaccount_items
 
 if TYPE_CHECKING:
     from typing import Concatenate
@@ -666,24 +667,19 @@ def search_subaccounts(
 
 def find_subaccount(data: Any, name_or_id: str) -> dict[str, Any] | None:
     """The one subaccount in a ``/subaccounts/search`` answer whose id or name (case-blind)
-    is ``name_or_id``; an id wins over a name, and two subaccounts of that name is an error.
+    is ``name_or_id`` (the rule of ``client.subaccounts``); ``None`` if none, an error if two
+    share that name.
 
     >>> page = {"subaccounts": [{"id": "SUB1", "name": "Marketing"}, {"id": "SUB2", "name": "Sales"}]}
     >>> find_subaccount(page, "marketing")["id"], find_subaccount(page, "SUB2")["name"]
     ('SUB1', 'Sales')
     """
-    items = data.get("subaccounts") if isinstance(data, dict) else None
-    listed = [i for i in (items if isinstance(items, list) else []) if isinstance(i, dict)]
-    by_id = [i for i in listed if str(i.get("id")) == name_or_id]
-    if by_id:
-        return dict(by_id[0])
-    wanted = name_or_id.strip().lower()
-    named = [i for i in listed if str(i.get("name", "")).strip().lower() == wanted]
-    if len(named) > 1:
-        raise Smtp2goValidationError(
-            "subaccount_id", "ambiguous", f"{len(named)} subaccounts are named {name_or_id!r}; give the id"
-        )
-    return dict(named[0]) if named else None
+    try:
+        return match_subaccount(subaccount_items(data), name_or_id)
+    except Smtp2goValidationError as exc:
+        if exc.rule == "unknown":
+            return None
+        raise
 
 
 # Webhooks: /webhook/view|add|edit|remove (shapes in shared/reference/webhooks.md §6).
@@ -959,7 +955,12 @@ class Endpoint(Generic[P, T]):
         build, parse, settings, execute = self.build, self.parse, client.settings, client._execute
 
         def method(*args: P.args, **kwargs: P.kwargs) -> Any:
-            return execute(build(settings, *args, **kwargs), parse)
+            try:
+                call = build(settings, *args, **kwargs)
+            except SubaccountUnresolved:
+                # A call scoped to a subaccount given by name: look it up first (once per SubaccountRef).
+                return client._execute_after_lookup(lambda ready: build(ready, *args, **kwargs), parse)
+            return execute(call, parse)
 
         method.__name__ = method.__qualname__ = self.name
         method.__doc__ = self.__doc__

@@ -24,6 +24,7 @@ from airflow_provider_smtp2go.client.limits import ACTIVITY_REQUESTS_PER_MINUTE,
 from airflow_provider_smtp2go.client.regions import resolve_base_url
 from airflow_provider_smtp2go.client.retry import RetryPolicy
 from airflow_provider_smtp2go.client.secret import Secret
+from airflow_provider_smtp2go.client.subaccounts import SubaccountRef, SubaccountUnresolved
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -39,7 +40,9 @@ class ClientOptions(TypedDict, total=False):
 
     :param region: ``global`` (default), ``us``, ``eu`` or ``au``.
     :param base_url: a custom base URL (sandbox, proxy); https unless the host is loopback.
-    :param subaccount_id: default subaccount for calls that can be scoped to one.
+    :param subaccount_id: default subaccount for calls that can be scoped to one: its id or
+        its name (looked up on the first such call; see ``client.subaccounts``), or a shared
+        ``SubaccountRef``.
     :param timeout: seconds, or ``(connect, read)``; each is also cut to the call's deadline.
     :param retry: the ``RetryPolicy`` (``RetryPolicy()`` by default).
     :param max_size_bytes: refuse emails larger than this once encoded (default 10 MiB).
@@ -50,7 +53,7 @@ class ClientOptions(TypedDict, total=False):
 
     region: str | None
     base_url: str | None
-    subaccount_id: str | None
+    subaccount_id: str | SubaccountRef | None
     timeout: Timeout
     retry: RetryPolicy | None
     max_size_bytes: int | None
@@ -65,6 +68,12 @@ def _timeout(value: Timeout) -> tuple[float, float]:
     ):
         raise Smtp2goValidationError("timeout", "positive", f"expected seconds > 0 or (connect, read), got {value!r}")
     return float(pair[0]), float(pair[1])
+
+
+def _subaccount(value: str | SubaccountRef | None) -> SubaccountRef | None:
+    if value is None or isinstance(value, SubaccountRef):
+        return value
+    return SubaccountRef(value) if str(value).strip() else None
 
 
 def _api_key(value: str | Secret) -> Secret:
@@ -83,7 +92,7 @@ class ClientSettings:
     api_key: Secret
     base_url: str
     region: str | None
-    subaccount_id: str | None
+    subaccount: SubaccountRef | None
     timeout: tuple[float, float]
     retry: RetryPolicy
     max_size_bytes: int | None
@@ -107,7 +116,7 @@ class ClientSettings:
             api_key=_api_key(api_key),
             base_url=resolve_base_url(region, base_url),
             region=None if base_url else (region or "global"),
-            subaccount_id=options.get("subaccount_id") or None,
+            subaccount=_subaccount(options.get("subaccount_id")),
             timeout=_timeout(options.get("timeout", DEFAULT_TIMEOUT)),
             retry=options.get("retry") or RetryPolicy(),
             max_size_bytes=options.get("max_size_bytes", DEFAULT_MAX_SIZE_BYTES),
@@ -124,8 +133,19 @@ class ClientSettings:
             return api_key
         return cls.create(api_key, **options)
 
+    @property
+    def subaccount_id(self) -> str | None:
+        """The default subaccount's id; raises ``SubaccountUnresolved`` while a name is not looked up
+        (the endpoint methods look it up then: builders read this only for calls scoped to one)."""
+        ref = self.subaccount
+        if ref is None:
+            return None
+        if ref.resolved is None:
+            raise SubaccountUnresolved(ref.given)
+        return ref.resolved
+
     def __repr__(self) -> str:
-        extra = f", subaccount_id={self.subaccount_id!r}" if self.subaccount_id else ""
+        extra = f", subaccount_id={self.subaccount.given!r}" if self.subaccount else ""
         return f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<redacted>{extra})"
 
     def __reduce__(self) -> Any:

@@ -18,7 +18,7 @@ from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnection
 from airflow_provider_smtp2go.client.activity import ActivityEvent, ActivityPager, ActivityScan
 from airflow_provider_smtp2go.client.base import BaseSmtp2goClient
 from airflow_provider_smtp2go.client.deadline_adapter import DeadlineAdapter, bounded_reads
-from airflow_provider_smtp2go.client.errors import Smtp2goTransportError
+from airflow_provider_smtp2go.client.errors import Smtp2goAuthError, Smtp2goTransportError
 from airflow_provider_smtp2go.client.protocol import ApiCall, ApiResult, deadline_passed, transport_failure
 from airflow_provider_smtp2go.client.redaction import redact
 from airflow_provider_smtp2go.client.retry import Deadline, call_with_retry
@@ -137,6 +137,31 @@ class Smtp2goClient(BaseSmtp2goClient):
 
     def _execute(self, call: ApiCall, parse: Callable[[ApiCall, ApiResult], T]) -> T:
         return parse(call, self.call(call))
+
+    def _execute_after_lookup(
+        self, make: Callable[[ClientSettings], ApiCall], parse: Callable[[ApiCall, ApiResult], T]
+    ) -> T:
+        self.resolve_subaccount()
+        return self._execute(make(self.settings), parse)
+
+    def resolve_subaccount(self) -> str | None:
+        """The default subaccount's id, looking a name up once (see ``client.subaccounts``).
+
+        Scoped calls do this themselves; call it to fail early on a wrong name.
+
+        >>> Smtp2goClient(api_key, subaccount_id="Marketing").resolve_subaccount()  # doctest: +SKIP
+        'SUB00001'
+        """
+        pending = self._subaccount_lookup()
+        if pending is None:
+            return self.subaccount_id
+        ref, lookup = pending
+        try:
+            while (request := lookup.next_request()) is not None:
+                lookup.add(self.search_subaccounts(**request))
+        except Smtp2goAuthError as exc:
+            return ref.settle_unlisted(str(exc))
+        return ref.settle(lookup.items)
 
     def scan_activity(self, *, max_pages: int | None = None, **filters: Unpack[ActivityFilters]) -> ActivityScan:
         """Every matching event across pages, and whether ``max_pages`` cut the scan short.

@@ -1,7 +1,8 @@
 """``Smtp2goHook``: the SMTP2GO connection (API key, region, defaults) as ready API clients.
 
 The connection (type ``smtp2go``) holds the API key in *Password*; extras are ``region``
-(``global|us|eu|au``), ``sender``, ``subaccount_id``, ``base_url`` (sandbox or proxy),
+(``global|us|eu|au``), ``sender``, ``subaccount_id`` (the subaccount's id or its name, looked up
+once on the first call scoped to it: ``client.subaccounts``), ``base_url`` (sandbox or proxy),
 ``timeout``, ``max_attempts`` and ``deadline`` (the retry budget in seconds)::
 
     export AIRFLOW_CONN_SMTP2GO_DEFAULT='{"conn_type": "smtp2go", "password": "<api key>",
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     )
     from airflow_provider_smtp2go.client.secret import Secret
     from airflow_provider_smtp2go.client.settings import ClientSettings
+    from airflow_provider_smtp2go.client.subaccounts import SubaccountRef
     from airflow_provider_smtp2go.webhooks.auth import WebhookSecret
 
 #: ``[smtp2go]`` options of airflow.cfg (declared in the provider info).
@@ -199,6 +201,7 @@ class Smtp2goConnectionSettings:
         *,
         retry: RetryPolicy | None = None,
         activity_requests_per_minute: float | None = None,
+        subaccount: SubaccountRef | None = None,
         **retry_changes: Any,
     ) -> dict[str, Any]:
         """Keyword arguments for ``Smtp2goClient``/``AsyncSmtp2goClient`` (besides the key).
@@ -207,11 +210,13 @@ class Smtp2goConnectionSettings:
         loop that retries itself); ``retry_changes`` adjust it instead. The activity share is
         ``activity_requests_per_minute`` when given (a trigger's explicit share), else this
         process's configured share, so the client's limiter and its caller agree on one budget.
+        ``subaccount`` is a ``SubaccountRef`` for ``subaccount_id`` to share between clients, so
+        that a name is looked up once (the hook passes its own).
         """
         kwargs: dict[str, Any] = {
             "region": self.region,
             "base_url": self.base_url,
-            "subaccount_id": self.subaccount_id,
+            "subaccount_id": subaccount or self.subaccount_id,
             "retry": retry.with_changes(**retry_changes) if retry is not None else self.retry_policy(**retry_changes),
             "activity_requests_per_minute": max(1, int(process_requests_per_minute(activity_requests_per_minute))),
         }
@@ -224,13 +229,17 @@ class Smtp2goConnectionSettings:
         *,
         retry: RetryPolicy | None = None,
         activity_requests_per_minute: float | None = None,
+        subaccount: SubaccountRef | None = None,
         **retry_changes: Any,
     ) -> ClientSettings:
         """The ``ClientSettings`` of this connection (same overrides as ``client_kwargs``)."""
         from airflow_provider_smtp2go.client.settings import ClientSettings
 
         kwargs = self.client_kwargs(
-            retry=retry, activity_requests_per_minute=activity_requests_per_minute, **retry_changes
+            retry=retry,
+            activity_requests_per_minute=activity_requests_per_minute,
+            subaccount=subaccount,
+            **retry_changes,
         )
         return ClientSettings.create(self.secret, **kwargs)
 
@@ -303,6 +312,7 @@ class Smtp2goHook(BaseHook):
         self._settings: Smtp2goConnectionSettings | None = None
         self._async_settings: Smtp2goConnectionSettings | None = None
         self._client: Smtp2goClient | None = None
+        self._subaccount: SubaccountRef | None = None
         #: How errors name the connection while ``test_connection`` runs (its id may be made up).
         self._testing_label: str | None = None
 
@@ -403,8 +413,23 @@ class Smtp2goHook(BaseHook):
         # The hook's opt-in applies only to the connection's own policy: an explicit one is taken as is.
         changes = {} if retry is not None else {"retry_ambiguous_sends": self.retry_ambiguous_sends}
         return settings.client_settings(
-            retry=retry, activity_requests_per_minute=activity_requests_per_minute, **changes
+            retry=retry,
+            activity_requests_per_minute=activity_requests_per_minute,
+            subaccount=self._subaccount_ref(settings),
+            **changes,
         )
+
+    def _subaccount_ref(self, settings: Smtp2goConnectionSettings) -> SubaccountRef | None:
+        # One reference per hook, shared by its sync and async clients: a name is looked up once,
+        # on the first call scoped to a subaccount, never while a DAG file is parsed.
+        from airflow_provider_smtp2go.client.subaccounts import SubaccountRef
+
+        if settings.subaccount_id is None:
+            return None
+        if self._subaccount is None or self._subaccount.given != settings.subaccount_id.strip():
+            where = f"the subaccount_id extra of connection {settings.conn_id!r}"
+            self._subaccount = SubaccountRef(settings.subaccount_id, source=self._testing_label or where)
+        return self._subaccount
 
     def close(self) -> None:
         """Release pooled HTTP connections."""
@@ -544,8 +569,7 @@ class Smtp2goHook(BaseHook):
             headers=headers,
             usernames=usernames,
             output_format=output_format,
-            subaccount_id=self.get_settings().subaccount_id,
-        )
+        )  # the client scopes every webhook call to the connection's subaccount, resolved once
         return ensure_webhook(self.get_client(), spec, force_update=force_update)
 
     def _webhook_secret(self, conn_id: str) -> WebhookSecret:

@@ -125,6 +125,7 @@ class SandboxApi:
             )
         if request.problem is not None:
             return request.problem
+        self.subaccounts.note(request.path, request.payload)
         if (
             request.path == "activity/search"
             and self.activity_limiter is not None

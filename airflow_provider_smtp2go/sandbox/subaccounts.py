@@ -1,4 +1,5 @@
-"""``/subaccounts/search``: the sandbox's subaccounts (none until a test adds some).
+"""``/subaccounts/search``: the sandbox's subaccounts (none until a test adds some), and a record
+of which subaccount each scoped request named (``scoped_requests``), for tests to assert on.
 
 Example::
 
@@ -25,6 +26,7 @@ class SubaccountRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: dict[str, dict[str, Any]] = {}
+        self._scoped: list[tuple[str, str]] = []
 
     def add(self, name: str, email: str, *, subaccount_id: str | None = None, state: str = "active") -> dict[str, Any]:
         with self._lock:
@@ -45,6 +47,19 @@ class SubaccountRegistry:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._scoped.clear()
+
+    def note(self, path: str, payload: dict[str, Any]) -> None:
+        """Record the subaccount a request is scoped to (``subaccount_id``, or each of ``subaccounts``)."""
+        named = payload.get("subaccounts")
+        scopes = [payload.get("subaccount_id")] + (named if isinstance(named, list) else [])
+        with self._lock:
+            self._scoped += [(path, str(s)) for s in scopes if isinstance(s, str) and s]
+
+    def scoped_requests(self) -> list[tuple[str, str]]:
+        """``(path, subaccount)`` for every request that named a subaccount, in arrival order."""
+        with self._lock:
+            return list(self._scoped)
 
     def search(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
         # Exact name/id/email match unless fuzzy_search (how SMTP2GO matches is UNVERIFIED).

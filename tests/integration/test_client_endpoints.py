@@ -179,6 +179,7 @@ def test_stats_permissions_and_suppressions(smtp2go_sandbox: Smtp2goSandbox, cli
 
 
 def test_subaccount_default_scopes_activity(smtp2go_sandbox: Smtp2goSandbox) -> None:
+    smtp2go_sandbox.add_subaccount("Billing", "billing@example.com", subaccount_id="SUB01")
     with Smtp2goClient(
         smtp2go_sandbox.api_key,
         base_url=smtp2go_sandbox.base_url,

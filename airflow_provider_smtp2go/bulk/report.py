@@ -17,6 +17,15 @@ Each record's ``outcome`` is one of ``outcome.REPORTED``:
 
 >>> summarize([RowReport(0, "k", "a@example.com", Outcome.SENT, email_id="1x")], total_rows=1)["counts"]["sent"]
 1
+
+A scheduled run's summary also carries its ``schedule_ids`` (all of them up to
+``SCHEDULE_IDS_IN_SUMMARY``; past that ``schedule_ids_complete`` is false and the full list is in
+the report), so ``Smtp2goCancelScheduledOperator`` can take the bulk task's XCom as it is:
+
+>>> rows = [RowReport(i, None, None, Outcome.SENT, schedule_id=f"s{i}") for i in range(2)]
+>>> summary = summarize(rows, total_rows=2)
+>>> summary["scheduled"], summary["schedule_ids"], summary["schedule_ids_complete"]
+(2, ['s0', 's1'], True)
 """
 
 from __future__ import annotations
@@ -37,6 +46,8 @@ REPORT_FIELDS = ("index", "idempotency_key", "recipient", "outcome", "email_id",
 REPORT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 # Enough failures for a human to see what went wrong; the rest are in the report.
 FAILURES_IN_SUMMARY = 20
+# About 40 KB of ids: enough for most scheduled campaigns; a bigger one is cancelled from its report.
+SCHEDULE_IDS_IN_SUMMARY = 1000
 REASON_CHARS = 300
 
 
@@ -137,4 +148,31 @@ def summarize(
     }
     if duration_seconds is not None:
         summary["duration_seconds"] = round(duration_seconds, 3)
+    schedule_ids = [r.schedule_id for r in sorted(records, key=lambda r: r.index) if r.schedule_id]
+    if schedule_ids:
+        summary["scheduled"] = len(schedule_ids)
+        summary["schedule_ids"] = schedule_ids[:SCHEDULE_IDS_IN_SUMMARY]
+        summary["schedule_ids_complete"] = len(schedule_ids) <= SCHEDULE_IDS_IN_SUMMARY
     return summary
+
+
+def read_schedule_ids(path: Any, *, fmt: str | None = None) -> list[str]:
+    """The ``schedule_id`` of every row of a written report, in row order (local path or
+    ``ObjectStoragePath``).
+
+    >>> import tempfile, os
+    >>> target = os.path.join(tempfile.mkdtemp(), "report.csv")
+    >>> _ = write_report([RowReport(0, None, None, Outcome.SENT, schedule_id="s0"),
+    ...                   RowReport(1, None, None, Outcome.FAILED)], target)
+    >>> read_schedule_ids(target)
+    ['s0']
+    """
+    kind = report_format(path, fmt)
+    source = Path(path) if isinstance(path, str) else path
+    with source.open("rb") as handle:
+        text = handle.read().decode("utf-8")
+    if kind == "jsonl":
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    else:
+        records = list(csv.DictReader(io.StringIO(text)))
+    return [str(r["schedule_id"]) for r in records if r.get("schedule_id")]

@@ -25,6 +25,37 @@ if TYPE_CHECKING:
     from airflow_provider_smtp2go.client import Email
     from airflow_provider_smtp2go.client.messages import Recipients
 
+#: What Jinja may read as a template file: a body's value only, never an item of a list or dict.
+_COLLECTIONS = (list, tuple, set, dict)
+
+
+def render_field(task: Any, render: Callable[..., Any], content: Any, *args: Any) -> Any:
+    """``render(content, *args)`` with template files allowed only for a body (a plain string).
+
+    The operator's and the notifier's ``render_template`` both go through here, so
+    ``"report.html"`` among the attachments stays a file to attach rather than becoming a
+    Jinja template rendered in its place: inside a list or dict, ``task.template_ext`` is
+    emptied for the call and restored after.
+
+    >>> class Task:
+    ...     template_ext = (".html",)
+    ...     def render(self, content):
+    ...         return self.template_ext
+    >>> task = Task()
+    >>> render_field(task, task.render, "body.html"), render_field(task, task.render, ["page.html"])
+    (('.html',), ())
+    >>> task.template_ext
+    ('.html',)
+    """
+    if not isinstance(content, _COLLECTIONS):
+        return render(content, *args)
+    saved, task.template_ext = task.template_ext, ()
+    try:
+        return render(content, *args)
+    finally:
+        task.template_ext = saved
+
+
 #: Senders that mean "nothing configured": Airflow's task runner fills in ``airflow@airflow``.
 PLACEHOLDER_SENDERS = frozenset({"airflow@airflow"})
 

@@ -227,15 +227,9 @@ class Smtp2goNotifier(BaseNotifier):
     def render_template(
         self, content: Any, context: Any, jinja_env: Any = None, seen_oids: set[int] | None = None
     ) -> Any:
-        # Only a body may name a template file: "report.html" among the attachments is a file to
-        # attach, not a Jinja template to render in its place (the operator's rule too).
-        if isinstance(content, (list, tuple, set, dict)):
-            saved, self.template_ext = self.template_ext, ()
-            try:
-                return super().render_template(content, context, jinja_env, seen_oids)
-            finally:
-                self.template_ext = saved
-        return super().render_template(content, context, jinja_env, seen_oids)
+        from airflow_provider_smtp2go.email_fields import render_field
+
+        return render_field(self, super().render_template, content, context, jinja_env, seen_oids)
 
     @property
     def hook(self) -> Smtp2goHook:

@@ -9,8 +9,7 @@ from the DAG folder (or ``template_searchpath``). The XCom return value is small
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -123,24 +122,12 @@ class Smtp2goSendEmailOperator(BaseOperator):
         self.smtp2go_conn_id = smtp2go_conn_id
         self.retry_ambiguous_sends = retry_ambiguous_sends
 
-    # Only a body may name a template file: "report.html" among the attachments is a file to
-    # attach, not a Jinja template to render in its place.
-    @contextmanager
-    def _template_files_disabled(self) -> Iterator[None]:
-        saved = self.template_ext
-        self.template_ext = ()
-        try:
-            yield
-        finally:
-            self.template_ext = saved
-
     def render_template(
         self, content: Any, context: Any, jinja_env: Any = None, seen_oids: set[int] | None = None
     ) -> Any:
-        if isinstance(content, (list, tuple, set, dict)):
-            with self._template_files_disabled():
-                return super().render_template(content, context, jinja_env, seen_oids)
-        return super().render_template(content, context, jinja_env, seen_oids)
+        from airflow_provider_smtp2go.email_fields import render_field
+
+        return render_field(self, super().render_template, content, context, jinja_env, seen_oids)
 
     def resolve_template_files(self) -> None:
         saved = {name: getattr(self, name) for name in ("attachments", "inlines")}

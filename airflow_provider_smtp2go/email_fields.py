@@ -56,6 +56,35 @@ def render_field(task: Any, render: Callable[..., Any], content: Any, *args: Any
         task.template_ext = saved
 
 
+#: The message fields an operator hands on as the DAG author wrote them (Jinja-rendered), to
+#: the one ``Email`` of ``Smtp2goSendEmailOperator`` and the per-row ``MessageTemplate`` of
+#: ``Smtp2goBulkSendOperator`` alike; each adds its own sender, schedule and extras.
+MESSAGE_FIELDS = (
+    "to",
+    "subject",
+    "text_body",
+    "html_body",
+    "cc",
+    "bcc",
+    "reply_to",
+    "custom_headers",
+    "template_id",
+    "template_data",
+)
+
+
+def message_fields(task: object) -> dict[str, Any]:
+    """``task``'s ``MESSAGE_FIELDS`` as keyword arguments.
+
+    >>> class Task:
+    ...     to, subject, text_body, html_body, cc, bcc = "ops@example.com", "Hi", "Done.", None, None, None
+    ...     reply_to = custom_headers = template_id = template_data = None
+    >>> message_fields(Task())["to"], len(message_fields(Task()))
+    ('ops@example.com', 10)
+    """
+    return {name: getattr(task, name) for name in MESSAGE_FIELDS}
+
+
 #: Senders that mean "nothing configured": Airflow's task runner fills in ``airflow@airflow``.
 PLACEHOLDER_SENDERS = frozenset({"airflow@airflow"})
 

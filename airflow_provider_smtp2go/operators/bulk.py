@@ -30,6 +30,7 @@ from airflow_provider_smtp2go.bulk import (
     run_bulk_send,
 )
 from airflow_provider_smtp2go.client.errors import Smtp2goError
+from airflow_provider_smtp2go.email_fields import message_fields
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook, airflow_error
 
 if TYPE_CHECKING:
@@ -208,20 +209,7 @@ class Smtp2goBulkSendOperator(BaseOperator):
             raise AirflowFailException(
                 "Smtp2goBulkSendOperator needs a sender: pass sender=... or set the connection's 'sender' extra"
             )
-        return MessageTemplate(
-            sender=sender,
-            to=self.to,
-            subject=self.subject,
-            text_body=self.text_body,
-            html_body=self.html_body,
-            cc=self.cc,
-            bcc=self.bcc,
-            reply_to=self.reply_to,
-            custom_headers=self.custom_headers,
-            template_id=self.template_id,
-            template_data=self.template_data,
-            schedule=self.schedule or None,
-        )
+        return MessageTemplate(sender=sender, **message_fields(self), schedule=self.schedule or None)
 
     def _rows(self) -> Any:
         rows = self.rows

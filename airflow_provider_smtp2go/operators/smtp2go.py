@@ -146,7 +146,7 @@ class Smtp2goSendEmailOperator(BaseOperator):
 
     def build_email(self, hook: Smtp2goHook) -> Email:
         """The ``Email`` to send, from the rendered fields; validates before any request."""
-        from airflow_provider_smtp2go.email_fields import build_email, resolve_sender
+        from airflow_provider_smtp2go.email_fields import build_email, message_fields, resolve_sender
 
         sender = resolve_sender(
             self.sender,
@@ -155,18 +155,9 @@ class Smtp2goSendEmailOperator(BaseOperator):
         )
         return build_email(
             sender=sender,
-            to=self.to,
-            subject=self.subject,
-            text_body=self.text_body,
-            html_body=self.html_body,
-            cc=self.cc,
-            bcc=self.bcc,
-            reply_to=self.reply_to,
-            custom_headers=self.custom_headers,
+            **message_fields(self),
             attachments=self.attachments,
             inlines=self.inlines,
-            template_id=self.template_id,
-            template_data=self.template_data,
             schedule=self.schedule,
             fastaccept=self.fastaccept,
         )

@@ -689,6 +689,18 @@ WEBHOOK_EMAIL_EVENTS = frozenset({"delivered", "unsubscribe", "spam", "bounce", 
 WEBHOOK_SMS_EVENTS = frozenset({"delivered", "failed", "rejected", "sending", "submitted"})
 WEBHOOK_OUTPUT_FORMATS = frozenset({"form", "json"})
 WEBHOOK_AUTH_TYPES = frozenset({"bearer", "basic"})
+WEBHOOK_FIELDS = (
+    "events",
+    "sms_events",
+    "headers",
+    "usernames",
+    "output_format",
+    "auth_header_type",
+    "auth_header_value",
+    "subaccount_id",
+)
+"""What ``/webhook/add`` and ``/webhook/edit`` take besides ``url`` (and edit's ``id``): the
+keyword arguments of ``webhook_add``/``webhook_edit``, in their order."""
 
 
 def _webhook_url(url: str) -> str:
@@ -727,6 +739,7 @@ def _header_names(values: Iterable[str] | None, name: str) -> list[str] | None:
 
 
 def _webhook_fields(
+    settings: ClientSettings,
     *,
     url: str | None,
     events: Iterable[str] | None,
@@ -762,7 +775,7 @@ def _webhook_fields(
         output_format=output_format,
         auth_header_type=auth_header_type,
         auth_header_value=auth_header_value,
-        subaccount_id=subaccount_id,
+        subaccount_id=subaccount_id or settings.subaccount_id,
     )
 
 
@@ -805,20 +818,8 @@ def webhook_add(
     >>> webhook_add(settings, "https://airflow.example.com/smtp2go/webhooks/", events=["bounce"]).body["events"]
     ['bounce']
     """
-    return ApiCall(
-        "webhook/add",
-        _webhook_fields(
-            url=url,
-            events=events,
-            sms_events=sms_events,
-            headers=headers,
-            usernames=usernames,
-            output_format=output_format,
-            auth_header_type=auth_header_type,
-            auth_header_value=auth_header_value,
-            subaccount_id=subaccount_id or settings.subaccount_id,
-        ),
-    )
+    fields = dict(locals())  # the parameters: each is named once, in the signature
+    return ApiCall("webhook/add", _webhook_fields(**fields))
 
 
 def webhook_edit(
@@ -842,18 +843,9 @@ def webhook_edit(
     >>> webhook_edit(ClientSettings.of("api-key"), 4317, events=["bounce", "spam"]).body
     {'events': ['bounce', 'spam'], 'id': 4317}
     """
-    fields = _webhook_fields(
-        url=url,
-        events=events,
-        sms_events=sms_events,
-        headers=headers,
-        usernames=usernames,
-        output_format=output_format,
-        auth_header_type=auth_header_type,
-        auth_header_value=auth_header_value,
-        subaccount_id=subaccount_id or settings.subaccount_id,
-    )
-    return ApiCall("webhook/edit", {**fields, "id": _webhook_id(webhook_id)})
+    fields = dict(locals())  # the parameters: each is named once, in the signature
+    del fields["webhook_id"]
+    return ApiCall("webhook/edit", {**_webhook_fields(**fields), "id": _webhook_id(webhook_id)})
 
 
 def webhook_remove(settings: ClientSettings, webhook_id: int, *, subaccount_id: str | None = None) -> ApiCall:

@@ -31,6 +31,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_smtp2go.client.endpoints import WEBHOOK_FIELDS
+
 if TYPE_CHECKING:
     from airflow_provider_smtp2go.client import Smtp2goClient
     from airflow_provider_smtp2go.webhooks.auth import WebhookSecret
@@ -101,16 +103,8 @@ class WebhookSpec:
 
     def fields(self) -> dict[str, Any]:
         """Keyword arguments for the client's ``add_webhook``/``edit_webhook`` (every field)."""
-        return {
-            "events": list(self.events),
-            "sms_events": list(self.sms_events),
-            "headers": list(self.headers),
-            "usernames": list(self.usernames),
-            "output_format": self.output_format,
-            "auth_header_type": self.auth_header_type,
-            "auth_header_value": self.auth_header_value,
-            "subaccount_id": self.subaccount_id,
-        }
+        values = {name: getattr(self, name) for name in WEBHOOK_FIELDS}
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
 
 
 def changed_fields(existing: dict[str, Any], spec: WebhookSpec) -> list[str]:

@@ -137,13 +137,7 @@ def run_bulk_send(
     """
     logger = logger or log
     started = time.monotonic()
-    batch = prepare_rows(
-        load_rows(rows), template, namespace=namespace, on_invalid=on_invalid, max_size_bytes=client.max_size_bytes
-    )
-    if batch.invalid:
-        logger.warning(
-            "bulk send: skipping %d invalid rows of %d (first: %s)", len(batch.invalid), batch.total, batch.invalid[0]
-        )
+    batch = _validate(client, rows, template, namespace=namespace, on_invalid=on_invalid, logger=logger)
     # A scheduled email leaves no activity until its time: absence from the log proves nothing.
     reconciler = Reconciler(
         client,
@@ -166,6 +160,26 @@ def run_bulk_send(
     )
     _send_rounds(run, sender, to_send, reconcile_rounds)
     return _finish(run, started, report_path, report_format, sender.abort_error)
+
+
+def _validate(
+    client: BulkClient,
+    rows: Any,
+    template: MessageTemplate,
+    *,
+    namespace: str,
+    on_invalid: OnInvalid,
+    logger: logging.Logger,
+) -> PreparedBatch:
+    """Load and render every row before anything is sent (``InvalidRowsError`` under ``"fail"``)."""
+    batch = prepare_rows(
+        load_rows(rows), template, namespace=namespace, on_invalid=on_invalid, max_size_bytes=client.max_size_bytes
+    )
+    if batch.invalid:
+        logger.warning(
+            "bulk send: skipping %d invalid rows of %d (first: %s)", len(batch.invalid), batch.total, batch.invalid[0]
+        )
+    return batch
 
 
 def _resume(run: _Run, attempts_since: datetime | float | None) -> list[PreparedRow]:

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import pickle
 import traceback
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,14 +25,6 @@ from airflow_provider_smtp2go.client import (
     Smtp2goValidationError,
 )
 from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
-
-
-@pytest.fixture
-def client(smtp2go_sandbox: Smtp2goSandbox) -> Iterator[Smtp2goClient]:
-    with Smtp2goClient(
-        smtp2go_sandbox.api_key, base_url=smtp2go_sandbox.base_url, activity_requests_per_minute=None
-    ) as c:
-        yield c
 
 
 def test_send_delivers_everything_the_email_says(

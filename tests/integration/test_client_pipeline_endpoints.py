@@ -4,7 +4,6 @@ published shapes, scheduled sends, and the permission error's status."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -19,14 +18,6 @@ from airflow_provider_smtp2go.client import (
     Smtp2goValidationError,
 )
 from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
-
-
-@pytest.fixture
-def client(smtp2go_sandbox: Smtp2goSandbox) -> Iterator[Smtp2goClient]:
-    with Smtp2goClient(
-        smtp2go_sandbox.api_key, base_url=smtp2go_sandbox.base_url, activity_requests_per_minute=None
-    ) as c:
-        yield c
 
 
 def post(sb: Smtp2goSandbox, path: str, key: str | None = None, **body: object) -> requests.Response:

@@ -116,9 +116,17 @@ def test_metadata_declares_the_supported_airflow_range_and_the_docs(wheel: zipfi
     assert metadata["Version"] == airflow_provider_smtp2go.__version__
 
 
+def test_the_wheel_carries_the_license_file_and_declares_it(wheel: zipfile.ZipFile) -> None:
+    # PEP 639: the file under .dist-info/licenses/, named by License-File, beside the SPDX expression.
+    assert _wheel_text(wheel, "licenses/LICENSE") == (REPO_ROOT / "LICENSE").read_text()
+    metadata = email.parser.Parser().parsestr(_wheel_text(wheel, "METADATA"))
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert metadata.get_all("License-File") == ["LICENSE"]
+
+
 def test_sdist_holds_the_sources_readme_and_changelog_but_no_tests(sdist_names: list[str]) -> None:
     names = set(sdist_names)
-    assert {"README.md", "CHANGELOG.md", "pyproject.toml", "PKG-INFO"} <= names
+    assert {"README.md", "CHANGELOG.md", "LICENSE", "pyproject.toml", "PKG-INFO"} <= names
     assert _source_files() - names == set()
     assert not [n for n in names if n.startswith(("tests/", ".venv", "dist/", "build/"))]
 

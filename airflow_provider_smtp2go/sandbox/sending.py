@@ -52,7 +52,13 @@ from airflow_provider_smtp2go.sandbox.wire import Response, parse_datetime, succ
 from airflow_provider_smtp2go.templates.rendering import render_template
 
 MAX_RECIPIENTS_PER_FIELD = 100
-FORBIDDEN_CUSTOM_HEADERS = frozenset({"content-type", "content-transfer-encoding", "mime-version"})
+#: Recipient headers have their own fields (``to``, ``cc``, ``bcc``), where addresses are checked
+#: and counted. Whether SMTP2GO refuses them in ``custom_headers`` is UNVERIFIED (its docs list
+#: only the three MIME headers below): the sandbox refuses them, so that a client letting one
+#: through (a ``Bcc`` header is an unchecked recipient list) fails in tests, not in production.
+ADDRESS_CUSTOM_HEADERS = frozenset({"to", "cc", "bcc"})
+MIME_CUSTOM_HEADERS = frozenset({"content-type", "content-transfer-encoding", "mime-version"})
+FORBIDDEN_CUSTOM_HEADERS = MIME_CUSTOM_HEADERS | ADDRESS_CUSTOM_HEADERS
 MAX_SCHEDULE_AHEAD = timedelta(days=3)
 
 _URLSAFE_TO_ALNUM = str.maketrans("-_", "Xq")

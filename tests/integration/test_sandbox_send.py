@@ -113,6 +113,10 @@ def test_unknown_path_is_404_json(sb: Smtp2goSandbox) -> None:
         ({"custom_headers": [{"header": "Content-Type", "value": "text/plain"}]}, "custom_headers"),
         ({"custom_headers": [{"header": "MIME-Version", "value": "1.0"}]}, "custom_headers"),
         ({"custom_headers": [{"header": "X-Evil", "value": "a\r\nBcc: x@example.com"}]}, "custom_headers"),
+        # Recipients set as headers would get round address checks and the 100 cap.
+        ({"custom_headers": [{"header": "To", "value": "x@example.com"}]}, "custom_headers"),
+        ({"custom_headers": [{"header": "cc", "value": "x@example.com"}]}, "custom_headers"),
+        ({"custom_headers": [{"header": "BCC", "value": "x@example.com"}]}, "custom_headers"),
         ({"template_id": "missing-template"}, "template_id"),
         ({"attachments": [{"filename": "a.txt", "fileblob": "%%%not base64"}]}, "attachments"),
         ({"schedule": "2020-01-01 00:00:00 +0000"}, "schedule"),
@@ -130,6 +134,17 @@ def test_invalid_payload_is_400_naming_the_field(sb: Smtp2goSandbox, override: d
     assert data["field_validation_errors"]["fieldname"] == fieldname
     assert data["field_validation_errors"]["message"]
     assert sb.messages() == []
+
+
+@pytest.mark.parametrize("name", ["To", "Cc", "Bcc"])
+def test_the_client_refuses_a_recipient_header_before_the_network(sb: Smtp2goSandbox, name: str) -> None:
+    from airflow_provider_smtp2go.client import Email, Smtp2goClient, Smtp2goValidationError
+
+    with Smtp2goClient(sb.api_key, base_url=sb.base_url) as client, pytest.raises(Smtp2goValidationError) as caught:
+        client.send(Email(sender="ops@example.com", to="alice@example.com", subject="Hi", text_body="Hi",
+                          custom_headers={name: "x@example.com"}))  # fmt: skip
+    assert caught.value.field == "custom_headers"
+    assert sb.state.request_count("email/send") == 0
 
 
 def test_100_recipients_per_field_is_fine(sb: Smtp2goSandbox) -> None:

@@ -132,20 +132,15 @@ class Smtp2goTransportError(Smtp2goError):
         super().__init__(message)
 
 
-AMBIGUOUS_SEND_ADVICE = (
-    "The email may or may not have been accepted: check the activity log (search by recipient, "
-    "subject or a custom header you set) before sending it again, or allow automatic retries with "
-    "RetryPolicy(retry_ambiguous_sends=True)."
-)
-
-
 class Smtp2goAmbiguousSendError(Smtp2goTransportError):
     """A send left this machine but no usable answer came back: it may have been delivered.
 
     Raised instead of retrying, because SMTP2GO has no idempotency key and a blind retry can
     deliver the email twice. Check the activity log (``search_email_id`` is unknown, so search
     by recipient and subject, or by a custom header you set) before sending again, or opt in
-    to retries with ``RetryPolicy(retry_ambiguous_sends=True)``.
+    to retries with ``RetryPolicy(retry_ambiguous_sends=True)``. ``webhook/add`` is the other
+    call that is not idempotent (a repeat adds a second webhook); its message says to look at
+    ``/webhook/view`` instead.
     """
 
     def __init__(self, message: str, *, endpoint: str | None = None, status: int | None = None) -> None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_smtp2go.client.errors import (
-    AMBIGUOUS_SEND_ADVICE,
     Smtp2goAmbiguousSendError,
     Smtp2goApiError,
     Smtp2goAuthError,
@@ -27,9 +26,24 @@ from airflow_provider_smtp2go.client.redaction import contains_secret, cut, reda
 from airflow_provider_smtp2go.client.retry import parse_retry_after
 
 API_KEY_HEADER = "X-Smtp2go-Api-Key"
+AMBIGUOUS_SEND_ADVICE = (
+    "The email may or may not have been accepted: check the activity log (search by recipient, "
+    "subject or a custom header you set) before sending it again, or allow automatic retries with "
+    "RetryPolicy(retry_ambiguous_sends=True)."
+)
+AMBIGUOUS_WEBHOOK_ADD_ADVICE = (
+    "The webhook may or may not have been added: list the account's webhooks (/webhook/view, "
+    "view_webhooks()) before adding it again, or let Smtp2goHook.ensure_webhook do it (it views first)."
+)
 #: Calls that are not idempotent: a repeat after an unanswered attempt may be a second email (or,
 #: for ``webhook/add``, a second webhook), so they are never retried once the request has left.
-SEND_ENDPOINTS = frozenset({"email/send", "email/mime", "webhook/add"})
+#: Each comes with what to check before repeating it, which its ambiguous error ends with.
+AMBIGUOUS_ADVICE: Mapping[str, str] = {
+    "email/send": AMBIGUOUS_SEND_ADVICE,
+    "email/mime": AMBIGUOUS_SEND_ADVICE,
+    "webhook/add": AMBIGUOUS_WEBHOOK_ADD_ADVICE,
+}
+SEND_ENDPOINTS = frozenset(AMBIGUOUS_ADVICE)
 RATE_LIMITED_ENDPOINTS = frozenset({"activity/search"})
 #: Error texts copied into exceptions are cut to these lengths (after redaction).
 MAX_ERROR_CHARS = 1000
@@ -47,6 +61,15 @@ class ApiCall:
     def is_send(self) -> bool:
         """Sends are not idempotent: SMTP2GO has no idempotency key, a repeat is a second email."""
         return self.endpoint in SEND_ENDPOINTS
+
+    @property
+    def ambiguous_advice(self) -> str:
+        """What to check before repeating this send when its answer was lost.
+
+        >>> ApiCall("webhook/add").ambiguous_advice.startswith("The webhook may or may not")
+        True
+        """
+        return AMBIGUOUS_ADVICE.get(self.endpoint, AMBIGUOUS_SEND_ADVICE)
 
     @property
     def is_rate_limited(self) -> bool:
@@ -193,7 +216,7 @@ def interpret_response(
         message = f"SMTP2GO {call.endpoint} failed: {what}" + (f": {error}" if error else "")
         if call.is_send and status != 503:
             raise Smtp2goAmbiguousSendError(
-                f"{message}. {AMBIGUOUS_SEND_ADVICE}",
+                f"{message}. {call.ambiguous_advice}",
                 endpoint=call.endpoint,
                 status=status,
             )
@@ -261,7 +284,7 @@ def transport_failure(call: ApiCall, detail: str, *, never_sent: bool) -> Smtp2g
         )
     if call.is_send:
         return Smtp2goAmbiguousSendError(
-            f"SMTP2GO {call.endpoint}: no answer after the request was sent ({detail}). {AMBIGUOUS_SEND_ADVICE}",
+            f"SMTP2GO {call.endpoint}: no answer after the request was sent ({detail}). {call.ambiguous_advice}",
             endpoint=call.endpoint,
         )
     return Smtp2goTransportError(f"SMTP2GO {call.endpoint}: {detail}", endpoint=call.endpoint)

@@ -9,6 +9,7 @@ import traceback
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from airflow_provider_smtp2go.client import (
     Attachment,
     Email,
     RetryPolicy,
+    Smtp2goAmbiguousSendError,
     Smtp2goAuthError,
     Smtp2goClient,
     Smtp2goError,
@@ -332,3 +334,21 @@ def test_redirects_are_not_followed_so_the_key_stays_put(fake_api_key: str) -> N
             server.shutdown()
             server.server_close()
     assert seen == []  # the key (and the email) never reached the other host
+
+
+@pytest.mark.parametrize("fault", [{"kind": "drop_after"}, {"status": 500}])
+def test_an_unanswered_webhook_add_advises_viewing_webhooks_not_the_activity_log(
+    smtp2go_sandbox: Smtp2goSandbox, client: Smtp2goClient, fault: dict[str, Any]
+) -> None:
+    smtp2go_sandbox.inject_fault("webhook/add", count=1, **fault)
+    with pytest.raises(Smtp2goAmbiguousSendError) as caught:
+        client.add_webhook("http://127.0.0.1:9/hook", events=["bounce"])
+    text = str(caught.value)
+    assert "webhook may or may not have been added" in text and "view_webhooks()" in text
+    assert "email" not in text.lower() and "activity log" not in text
+
+    smtp2go_sandbox.inject_fault("email/send", count=1, **fault)
+    with pytest.raises(Smtp2goAmbiguousSendError) as caught:
+        client.send(Email(sender="ops@example.com", to="dev@example.com", subject="Hi", text_body="Hi"))
+    assert "email may or may not have been accepted" in str(caught.value)
+    assert "activity log" in str(caught.value)

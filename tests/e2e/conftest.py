@@ -40,20 +40,15 @@ rather than through ``airflow dags list-runs`` (every CLI call costs ~7 s of CPU
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib.util
 import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -61,6 +56,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_stack import ComponentStack, free_port, log_tail, popen, run_cli, stop_groups
+from e2e_stack import airflow_bin as _airflow_bin
+from e2e_stack import airflow_major as _airflow_major
+from e2e_stack import api_healthy as _api_healthy
 
 E2E_DAGS = Path(__file__).resolve().parent / "dags"
 TEST_SENDER = "airflow-e2e@example.com"
@@ -70,26 +69,9 @@ STARTUP_TIMEOUT = 150.0
 AIRFLOW_INSTALLED = importlib.util.find_spec("airflow") is not None
 
 
-def _airflow_major() -> int:
-    from importlib.metadata import version
-
-    return int(version("apache-airflow").split(".")[0])
-
-
 if not AIRFLOW_INSTALLED or _airflow_major() < 3:
     # Airflow 2 has no api-server/dag-processor split; the e2e tier targets the primary (3.x).
     collect_ignore_glob = ["test_*.py"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -99,14 +81,11 @@ class Component:
     log_path: Path
 
     def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path, chars)
 
 
 @dataclass
-class AirflowStack:
+class AirflowStack(ComponentStack):
     """A running Airflow deployment and the sandbox it sends to."""
 
     home: Path
@@ -122,12 +101,7 @@ class AirflowStack:
     # -- driving Airflow ------------------------------------------------------------------------
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run ``airflow <args>`` against this deployment; raises with its output on failure."""
-        result = subprocess.run(
-            [_airflow_bin(), *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
-        )
-        if result.returncode != 0:
-            raise AssertionError(f"airflow {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-        return result
+        return run_cli(args, env=self.env, timeout=timeout)
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Read the metadata DB (read-only, short-lived connection: never holds a lock)."""
@@ -137,32 +111,8 @@ class AirflowStack:
         finally:
             conn.close()
 
-    def wait_for(self, what: str, check: Callable[[], Any], *, timeout: float, interval: float = 0.25) -> Any:
-        """Poll ``check`` until it returns something truthy; fail with every component's log tail."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.assert_alive()
-            value = check()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{self.diagnostics()}")
-            time.sleep(interval)
-
-    def assert_alive(self) -> None:
-        dead = {name: c.process.returncode for name, c in self.components.items() if c.process.poll() is not None}
-        if dead:
-            raise AssertionError(f"Airflow components exited: {dead}\n{self.diagnostics()}")
-
-    def diagnostics(self) -> str:
-        return "\n".join(f"----- {name} log (tail) -----\n{c.log_tail()}" for name, c in self.components.items())
-
     def log_text(self, name: str) -> str:
         return self.components[name].log_path.read_text(errors="replace")
-
-
-def _airflow_bin() -> str:
-    return str(Path(sys.executable).with_name("airflow"))
 
 
 def _stack_env(home: Path, sandbox: Any, api_port: int) -> dict[str, str]:
@@ -203,58 +153,13 @@ def _stack_env(home: Path, sandbox: Any, api_port: int) -> dict[str, str]:
 
 def _start(stack: AirflowStack, name: str, args: list[str]) -> None:
     log_path = stack.home / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [_airflow_bin(), *args],
-            env=stack.env,
-            cwd=stack.home,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: killed as a whole at the end
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl, no locks taken
-        )
+    process = popen([_airflow_bin(), *args], env=stack.env, cwd=stack.home, log_path=log_path)
     stack.components[name] = Component(name, process, log_path)
 
 
 def _stop_all(stack: AirflowStack) -> None:
     """SIGTERM every group, give them 15 s, SIGKILL what is left, then hunt strays by AIRFLOW_HOME."""
-    for component in stack.components.values():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(component.process.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for component in stack.components.values():
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            component.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-    for component in stack.components.values():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(component.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            component.process.wait(timeout=5)
-    for pid in _pids_with_env("AIRFLOW_HOME", str(stack.home)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _pids_with_env(name: str, value: str) -> list[int]:
-    """Processes of this user whose environment has ``name=value`` (ours: the home is unique)."""
-    needle = f"{name}={value}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-    return found
-
-
-def _api_healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
+    stop_groups((c.process for c in stack.components.values()), [stack.home])
 
 
 def _job_running(stack: AirflowStack, job_type: str) -> bool:

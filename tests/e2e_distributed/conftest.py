@@ -39,7 +39,6 @@ DB with psycopg2.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import glob
 import importlib.util
 import json
@@ -49,11 +48,9 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
@@ -61,6 +58,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_stack import ComponentStack, free_port, kill_strays, log_tail, run_cli, stop_groups
+from e2e_stack import airflow_bin as _airflow_bin
+from e2e_stack import airflow_major as _airflow_major
+from e2e_stack import api_healthy as _api_healthy
+from e2e_stack import kill_group as _kill_group
+from e2e_stack import pids_with_env as _pids_with_env
+from e2e_stack import popen as _popen
 
 DAGS = Path(__file__).resolve().parent / "dags"
 TEST_SENDER = "airflow-dist@example.com"
@@ -80,26 +84,9 @@ INSTALL_SYSTEM = (
 INSTALL_PYTHON = "bash scripts/bootstrap.sh .venv  (its e2e extra: the Celery provider, psycopg2-binary, asyncpg)"
 
 
-def _airflow_major() -> int:
-    from importlib.metadata import version
-
-    return int(version("apache-airflow").split(".")[0])
-
-
 if importlib.util.find_spec("airflow") is None or _airflow_major() < 3:
     # The distributed tier targets Airflow 3 (api-server, dag-processor, task state store).
     collect_ignore_glob = ["test_*.py"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 # -- what the machine must have -------------------------------------------------------------------
@@ -135,45 +122,7 @@ class Component:
     ready: bool = False
 
     def log_tail(self, chars: int = 3000) -> str:
-        try:
-            with self.log_path.open("rb") as log:
-                log.seek(max(self.log_offset, self.log_path.stat().st_size - chars))
-                return log.read().decode(errors="replace")
-        except OSError:
-            return ""
-
-
-def _popen(argv: list[str], *, env: dict[str, str], cwd: Path, log_path: Path, user: str | None = None) -> Any:
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            argv,
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: killed as a whole
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl, no locks taken
-            user=user,
-        )
-
-
-def _pids_with_env(name: str, value: str) -> list[int]:
-    """Processes whose environment has ``name=value`` (each home of the stack is unique)."""
-    needle = f"{name}={value}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        with contextlib.suppress(OSError):
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                found.append(int(entry.name))
-    return found
-
-
-def _kill_group(process: subprocess.Popen[bytes], sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
+        return log_tail(self.log_path, chars, offset=self.log_offset)
 
 
 @dataclass
@@ -219,7 +168,7 @@ def _instrument(sandbox: Any) -> ActivityLog:
 
 
 @dataclass
-class DistributedStack:
+class DistributedStack(ComponentStack):
     """The running deployment, the sandbox it sends to, and the means to break it."""
 
     root: Path
@@ -231,6 +180,7 @@ class DistributedStack:
     shared_dir: Path
     components: dict[str, Component] = field(default_factory=dict)
     killed: set[str] = field(default_factory=set)
+    poll_interval = 0.5
 
     # -- components ---------------------------------------------------------------------------
     def start(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> Component:
@@ -254,9 +204,7 @@ class DistributedStack:
         component = self.components[name]
         self.killed.add(name)
         _kill_group(component.process, signal.SIGKILL)
-        for pid in _pids_with_env("AIRFLOW_HOME", str(component.home)):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+        kill_strays(component.home)
         at = time.time()
         with contextlib.suppress(subprocess.TimeoutExpired):
             component.process.wait(timeout=10)
@@ -269,31 +217,14 @@ class DistributedStack:
         return self.start(name, old.args, extra)
 
     def stop_all(self) -> None:
-        for component in self.components.values():
-            _kill_group(component.process, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for component in self.components.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                component.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        for component in self.components.values():
-            _kill_group(component.process, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                component.process.wait(timeout=5)
-        for component in self.components.values():
-            for pid in _pids_with_env("AIRFLOW_HOME", str(component.home)):
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
+        components = list(self.components.values())
+        stop_groups((c.process for c in components), (c.home for c in components))
 
     # -- driving and reading ------------------------------------------------------------------
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """``airflow <args>`` from an operator's machine (its own home); raises with its output on failure."""
         env = {**self.env, "AIRFLOW_HOME": str(self.root / "cli")}
-        result = subprocess.run(
-            [_airflow_bin(), *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
-        )
-        if result.returncode != 0:
-            raise AssertionError(f"airflow {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-        return result
+        return run_cli(args, env=env, timeout=timeout)
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Read the metadata DB (one short autocommit connection: never holds a lock)."""
@@ -308,29 +239,8 @@ class DistributedStack:
         finally:
             conn.close()
 
-    def wait_for(self, what: str, check: Callable[[], Any], *, timeout: float, interval: float = 0.5) -> Any:
-        """Poll ``check`` until it returns something truthy; fail with every component's log tail."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.assert_alive()
-            value = check()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{self.diagnostics()}")
-            time.sleep(interval)
-
-    def assert_alive(self) -> None:
-        dead = {
-            name: c.process.returncode
-            for name, c in self.components.items()
-            if name not in self.killed and c.process.poll() is not None
-        }
-        if dead:
-            raise AssertionError(f"components exited: {dead}\n{self.diagnostics()}")
-
-    def diagnostics(self) -> str:
-        return "\n".join(f"----- {name} log (tail) -----\n{c.log_tail()}" for name, c in self.components.items())
+    def stopped_on_purpose(self) -> set[str]:
+        return self.killed
 
     def trigger(self, dag_id: str, run_id: str, conf: dict[str, Any]) -> None:
         self.wait_for(
@@ -390,10 +300,6 @@ class DistributedStack:
         pids += [int(p) for p in (self.root / "pids").read_text().split()]
         exposed = [addr for addr in _listening(pids) if not addr.startswith(("127.", "[::1]"))]
         assert not exposed, f"the stack listens beyond loopback: {exposed}"
-
-
-def _airflow_bin() -> str:
-    return str(Path(sys.executable).with_name("airflow"))
 
 
 def _listening(pids: list[int]) -> list[str]:
@@ -560,14 +466,6 @@ def _worker_ready(stack: DistributedStack, name: str) -> bool:
 def _jobs_running(stack: DistributedStack, job_type: str, count: int) -> bool:
     rows = stack.query("SELECT count(*) FROM job WHERE job_type = %s AND state = 'running'", (job_type,))
     return int(rows[0][0]) >= count
-
-
-def _api_healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def start_worker(stack: DistributedStack, name: str) -> Component:

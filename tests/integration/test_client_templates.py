@@ -4,7 +4,6 @@ shapes, ``last_updated`` on the sandbox clock, and bad input refused before the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,12 +15,6 @@ from airflow_provider_smtp2go.client import (
     Smtp2goValidationError,
 )
 from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
-
-
-@pytest.fixture
-def client(smtp2go_sandbox: Smtp2goSandbox) -> Iterator[Smtp2goClient]:
-    with Smtp2goClient(smtp2go_sandbox.api_key, base_url=smtp2go_sandbox.base_url) as c:
-        yield c
 
 
 def test_add_edit_delete_round_trip(smtp2go_sandbox: Smtp2goSandbox, client: Smtp2goClient) -> None:

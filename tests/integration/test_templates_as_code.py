@@ -7,7 +7,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,12 +25,6 @@ def folder(tmp_path: Path) -> Path:
     root = tmp_path / "templates"
     shutil.copytree(EXAMPLE, root)
     return root
-
-
-@pytest.fixture
-def client(smtp2go_sandbox: Smtp2goSandbox) -> Iterator[Smtp2goClient]:
-    with Smtp2goClient(smtp2go_sandbox.api_key, base_url=smtp2go_sandbox.base_url) as c:
-        yield c
 
 
 def sync(client: Smtp2goClient, root: Path, *, prune: bool = False) -> dict[str, object]:

@@ -119,6 +119,30 @@ def check_window(since: datetime | None, *, now: datetime, history_days: float =
         raise Smtp2goValidationError("since", "future", f"{since.isoformat()} is in the future")
 
 
+def resolve_event_types(
+    event_types: str | Iterable[str], failure_event_types: str | Iterable[str] | None
+) -> tuple[list[str], list[str]]:
+    """The (wanted, failing) event types of a wait; ``None`` failing means the defaults minus the wanted.
+
+    >>> resolve_event_types("opened", None)
+    (['opened'], ['hard-bounced', 'rejected', 'spam'])
+    """
+    wanted = parse_event_types(event_types, "event_types")
+    if not wanted:
+        raise Smtp2goValidationError("event_types", "required", "name at least one event type to wait for")
+    if failure_event_types is None:
+        return wanted, [t for t in DEFAULT_FAILURE_EVENT_TYPES if t not in wanted]
+    failing = parse_event_types(failure_event_types, "failure_event_types")
+    both = [t for t in failing if t in wanted]
+    if both:
+        raise Smtp2goValidationError(
+            "failure_event_types",
+            "overlap",
+            f"{', '.join(both)} cannot both satisfy and fail the wait; remove it from one list",
+        )
+    return wanted, failing
+
+
 @dataclass(frozen=True)
 class WaitCondition:
     """What to wait for. Build it with :meth:`create`, which validates; ``to_dict`` round-trips.
@@ -155,20 +179,7 @@ class WaitCondition:
         ``failure_event_types=None`` means the defaults (hard-bounced, rejected, spam) minus any
         type you wait for; an explicit list is taken as given and must not overlap ``event_types``.
         """
-        wanted = parse_event_types(event_types, "event_types")
-        if not wanted:
-            raise Smtp2goValidationError("event_types", "required", "name at least one event type to wait for")
-        if failure_event_types is None:
-            failing = [t for t in DEFAULT_FAILURE_EVENT_TYPES if t not in wanted]
-        else:
-            failing = parse_event_types(failure_event_types, "failure_event_types")
-            both = [t for t in failing if t in wanted]
-            if both:
-                raise Smtp2goValidationError(
-                    "failure_event_types",
-                    "overlap",
-                    f"{', '.join(both)} cannot both satisfy and fail the wait; remove it from one list",
-                )
+        wanted, failing = resolve_event_types(event_types, failure_event_types)
         if match not in ("all", "any"):
             raise Smtp2goValidationError("match", "choice", f"must be 'all' or 'any', not {match!r}")
         searches = {

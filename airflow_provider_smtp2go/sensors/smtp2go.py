@@ -8,13 +8,26 @@ Typical use, after ``Smtp2goSendEmailOperator`` (its XCom is ``{"email_id": ...,
         event_types=["opened"],                # satisfied by any of these per email
         match="all",                           # every id ("any": the first one is enough)
         # failure_event_types default: hard-bounced, rejected, spam -> fail fast
-        deferrable=True,                       # poke once, then wait in the triggerer
+        deferrable=True,                       # wait in the triggerer from the start
+        source="poll",                         # or "webhook" / "auto" (Airflow 3.3+)
     )
 
 Poke and reschedule modes poll from the worker; deferrable mode hands the wait to
-:class:`~airflow_provider_smtp2go.triggers.smtp2go.Smtp2goActivityTrigger`, where every waiting
-task of the same account shares one poll per interval. ``timeout`` and ``soft_fail`` keep their
-meaning in every mode (a failure event with ``soft_fail=True`` skips the task).
+:class:`~airflow_provider_smtp2go.triggers.smtp2go.Smtp2goActivityTrigger` at once, where every
+waiting task of the same account shares one poll per interval: N sensors starting together cost
+one search per chunk of ids per interval, not N first pokes (``poke_before_defer=True`` restores
+the worker's first poke, which answers an already-settled wait without a triggerer round trip).
+``timeout`` and ``soft_fail`` keep their meaning in every mode (a failure event with
+``soft_fail=True`` skips the task).
+
+``source`` (see :mod:`airflow_provider_smtp2go.activity_watch.sources`): ``"webhook"`` waits
+for the events the webhook receiver recorded (no ``/activity/search`` at all), read from the
+asset state store (:mod:`airflow_provider_smtp2go.webhooks.inbox`; Airflow 3.3+, email ids
+only); ``"auto"`` adds polling at ``max(poke_interval, 300 s)`` to fill gaps, and on older
+Airflow (or for a search) is plain polling, said once in the task log. The sensor declares the
+watched ``smtp2go://<account>/<event type>`` assets as inlets, which keeps them active so the
+state store answers for them. In poke/reschedule mode each poke reads the state store the same
+way (``"auto"`` then also polls, at the poke interval).
 
 The all/any switch is called ``match`` because ``mode`` already means poke/reschedule.
 
@@ -22,9 +35,11 @@ A poke never blocks its worker on SMTP2GO: it makes one attempt (the sensor's ow
 retry loop) within a deadline of about one poke interval, and a rate limit (a 429, or this
 process's limiter still waiting one out) answers "not yet" with one log line.
 
-After a deferral the trigger's event carries ids, event types and dates only (Airflow logs it
-at INFO); ``execute_complete`` reads the full events behind it with one activity search, so
-the XCom is the same in every mode.
+After a deferral the trigger's event carries ids, event types and dates in the clear (Airflow
+logs it at INFO) and the full events sealed with Airflow's Fernet key
+(:mod:`airflow_provider_smtp2go.triggers.sealed`), so the XCom is the same in every mode and
+resuming costs no SMTP2GO call. Only without a Fernet key (or one the worker does not share)
+does ``execute_complete`` read the full events back with one activity search.
 """
 
 from __future__ import annotations
@@ -53,9 +68,11 @@ from airflow_provider_smtp2go.activity_watch.conditions import (
     describe_failure,
     evaluate,
     parse_since,
+    resolve_event_types,
 )
 from airflow_provider_smtp2go.activity_watch.poller import DEFAULT_POLL_INTERVAL
 from airflow_provider_smtp2go.activity_watch.queries import DEFAULT_CHUNK_SIZE, poll_condition, read_full_events
+from airflow_provider_smtp2go.activity_watch.sources import check_source, resolve_source
 from airflow_provider_smtp2go.client import limits
 from airflow_provider_smtp2go.client.activity import ActivityEvent
 from airflow_provider_smtp2go.client.errors import (
@@ -65,6 +82,9 @@ from airflow_provider_smtp2go.client.errors import (
     is_permanent,
 )
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook
+from airflow_provider_smtp2go.triggers.sealed import SEALED_KEY, unseal
+from airflow_provider_smtp2go.webhooks import inbox
+from airflow_provider_smtp2go.webhooks.assets import DEFAULT_ACCOUNT, check_account, webhook_asset
 
 if TYPE_CHECKING:
     from airflow_provider_smtp2go.client.sync import Smtp2goClient
@@ -101,6 +121,12 @@ def _coerce_rendered(value: Any) -> Any:
     return value
 
 
+def _webhook_inlets(event_types: Any, failure_event_types: Any, account: str) -> list[Any]:
+    """The assets a webhook-fed wait reads (its state store is served only for active assets)."""
+    wanted, failing = resolve_event_types(event_types, failure_event_types)
+    return [webhook_asset(t, account) for t in dict.fromkeys(wanted + failing)]
+
+
 class Smtp2goActivitySensor(BaseSensorOperator):
     """Wait for activity events (delivered, opened, clicked, bounced...) on SMTP2GO emails.
 
@@ -121,8 +147,13 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         free, more with the add-on); ``since`` further back is refused. Default from
         ``[smtp2go] activity_history_days`` or 30.
     :param smtp2go_conn_id: the connection to use.
-    :param deferrable: poke once, then wait in the triggerer (default
-        ``[operators] default_deferrable``).
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param poke_before_defer: poke once on the worker before deferring (default False: N
+        sensors would cost N searches before sharing the triggerer's polls). Never with a
+        ``"webhook"`` source.
+    :param source: ``"poll"`` (default), ``"webhook"`` or ``"auto"``; ``"webhook"`` raises
+        ``ValueError`` at DAG parse before Airflow 3.3.
+    :param webhook_account: the receiver's account (``/smtp2go/webhooks/<account>``).
     :param max_consecutive_failures: failed polls in a row (API errors) tolerated before the
         task fails; permanent errors (bad key, bad request) fail at once. Counted within one
         run of the task: in ``mode="reschedule"`` every poke is a new run, so there ``timeout``
@@ -163,9 +194,22 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         poke_interval: float | timedelta = DEFAULT_POLL_INTERVAL,
+        poke_before_defer: bool = False,
+        source: str = "poll",
+        webhook_account: str = DEFAULT_ACCOUNT,
         **kwargs: Any,
     ) -> None:
+        self.source = check_source(source)
+        self.webhook_account = check_account(webhook_account)
+        if self.source == "webhook" and (reason := inbox.unavailable_reason()) is not None:
+            raise ValueError(f"Smtp2goActivitySensor: {reason}")
+        if self.source != "poll" and _is_static(event_types) and _is_static(failure_event_types):
+            kwargs["inlets"] = [
+                *kwargs.get("inlets", ()),
+                *_webhook_inlets(event_types, failure_event_types, webhook_account),
+            ]
         super().__init__(poke_interval=poke_interval, **kwargs)
+        self.poke_before_defer = poke_before_defer and self.source != "webhook"
         self.email_ids = email_ids
         self.search_recipient = search_recipient
         self.search_sender = search_sender
@@ -272,20 +316,23 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         self.log.info("Waiting for %s", condition.describe())
         try:
             if not self.deferrable:
+                self._say_if_auto_polls(condition)
                 return super().execute(context)
             return self._poke_then_defer(context, condition)
         finally:
             self._close_client()
 
     def _poke_then_defer(self, context: Context, condition: WaitCondition) -> Any:
-        try:
-            first = self.poke(context)
-        except AirflowFailException as exc:
-            if self.soft_fail:
-                raise AirflowSkipException(f"Skipping due to soft_fail: {exc}") from exc
-            raise
-        if first:
-            return first.xcom_value if isinstance(first, PokeReturnValue) else None
+        if self.poke_before_defer:
+            try:
+                first = self.poke(context)
+            except AirflowFailException as exc:
+                if self.soft_fail:
+                    raise AirflowSkipException(f"Skipping due to soft_fail: {exc}") from exc
+                raise
+            if first:
+                return first.xcom_value if isinstance(first, PokeReturnValue) else None
+        self._say_if_auto_polls(condition)
         self.defer(
             trigger=_trigger_class()(
                 **condition.to_dict(),
@@ -294,6 +341,8 @@ class Smtp2goActivitySensor(BaseSensorOperator):
                 max_consecutive_failures=self.max_consecutive_failures,
                 history_days=self.history_days,
                 chunk_size=self.chunk_size,
+                source=self.source,
+                webhook_account=self.webhook_account,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self._timeout_seconds()),
@@ -307,17 +356,42 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         value: Any = self.timeout
         return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
-    def poke(self, context: Context) -> bool | PokeReturnValue:
-        condition = self._condition or self._resolve_condition(context)
-        self._condition = condition
+    def _effective_source(self, condition: WaitCondition) -> str:
         try:
-            events = poll_condition(
+            return resolve_source(
+                self.source, unreadable=inbox.unavailable_reason(), has_email_ids=bool(condition.email_ids)
+            )
+        except ValueError as exc:
+            raise AirflowFailException(f"{self.task_id}: {exc}") from None
+
+    def _say_if_auto_polls(self, condition: WaitCondition) -> None:
+        if self.source == "auto" and self._effective_source(condition) == "poll":
+            why = (
+                inbox.unavailable_reason("reading webhook events") or "webhook events are filed by email id, not search"
+            )
+            self.log.info("source='auto' polls only: %s", why)
+
+    def _events(self, condition: WaitCondition) -> list[ActivityEvent]:
+        """This poke's events: the webhook inbox (no SMTP2GO call) and/or one poll."""
+        source = self._effective_source(condition)
+        events: list[ActivityEvent] = []
+        if source != "poll":
+            events += inbox.read_events_now(self.webhook_account, condition.email_ids, condition.watched_event_types)
+        if source != "webhook":
+            events += poll_condition(
                 self._activity_client(),
                 condition,
                 now=datetime.now(timezone.utc),
                 history_days=self.history_days,
                 chunk_size=self.chunk_size,
             )
+        return events
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        condition = self._condition or self._resolve_condition(context)
+        self._condition = condition
+        try:
+            events = self._events(condition)
         except Smtp2goRateLimitError as exc:
             self._not_yet(exc)
             return False
@@ -355,22 +429,30 @@ class Smtp2goActivitySensor(BaseSensorOperator):
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """Resume after the trigger: return the events (XCom) or fail with the trigger's message.
 
-        The event holds ids, event types and dates only; the full events (recipient, SMTP
-        response...) are read back with one activity search, so the XCom and the failure
-        message are the same as in poke mode. If that read fails, the XCom keeps the short
-        events and a warning says so.
+        The event holds ids, event types and dates in the clear and the full events (recipient,
+        SMTP response...) sealed with the Fernet key, so the XCom and the failure message are
+        the same as in poke mode without an SMTP2GO call. Without sealed details (no Fernet
+        key, another key) they are read back with one activity search; if that read fails,
+        the XCom keeps the short events and a warning says so.
         """
         if not event:
             raise AirflowException(f"{self.task_id}: the SMTP2GO activity trigger ended without an event")
         status = event.get("status")
         message = str(event.get("message") or "")
+        details = unseal(event.get(SEALED_KEY))
         try:
             if status == "success":
                 self.log.info("%s (after %s poll(s) in the triggerer)", message, event.get("polls"))
                 result = {k: event.get(k) for k in XCOM_KEYS}
-                result["events"] = self._full_events(list(event.get("events") or []))
+                if details is not None:
+                    result["events"] = list(details.get("events") or [])
+                    result["message"] = str(details.get("message") or message)
+                else:
+                    result["events"] = self._full_events(list(event.get("events") or []))
                 return result
             if status == "failed":
+                if details is not None and details.get("message"):
+                    raise AirflowFailException(str(details["message"]))
                 raise AirflowFailException(self._failure_message(event, message))
         finally:
             self._close_client()

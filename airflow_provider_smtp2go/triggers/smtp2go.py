@@ -18,7 +18,8 @@ share of the account's 60 requests/minute; with N triggerers give each ``60 / N`
 explicit ``requests_per_minute`` wins, and the poll loop and its client's limiter both get it.
 
 Privacy: Airflow logs every trigger event's payload at INFO, so the payloads carry ids, event
-types and dates only (``Outcome.to_summary``); the sensor reads the full events for its XCom.
+types and dates only (``Outcome.to_summary``) in the clear; the full events travel sealed with
+Airflow's Fernet key (:mod:`.sealed`), so the resumed sensor needs no second activity search.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -40,13 +41,27 @@ from airflow_provider_smtp2go.activity_watch.conditions import (
     WaitCondition,
     evaluate,
 )
-from airflow_provider_smtp2go.activity_watch.poller import DEFAULT_POLL_INTERVAL, account_key, shared_pollers
+from airflow_provider_smtp2go.activity_watch.poller import (
+    DEFAULT_POLL_INTERVAL,
+    ActivityWatch,
+    account_key,
+    shared_pollers,
+)
 from airflow_provider_smtp2go.activity_watch.queries import DEFAULT_CHUNK_SIZE
-from airflow_provider_smtp2go.client.activity import MAX_ACTIVITY_LIMIT, parse_event_types
+from airflow_provider_smtp2go.activity_watch.sources import (
+    WEBHOOK_READ_INTERVAL,
+    auto_poll_interval,
+    check_source,
+    resolve_source,
+)
+from airflow_provider_smtp2go.client.activity import MAX_ACTIVITY_LIMIT, ActivityEvent, parse_event_types
 from airflow_provider_smtp2go.client.aio import AsyncSmtp2goClient
 from airflow_provider_smtp2go.client.errors import Smtp2goApiError, Smtp2goError, is_permanent
 from airflow_provider_smtp2go.client.regions import resolve_base_url
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goConnectionSettings, Smtp2goHook, process_requests_per_minute
+from airflow_provider_smtp2go.triggers.sealed import SEALED_KEY, airflow_fernet, seal
+from airflow_provider_smtp2go.webhooks import inbox
+from airflow_provider_smtp2go.webhooks.assets import DEFAULT_ACCOUNT, check_account
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +101,14 @@ class Smtp2goActivityTrigger(BaseTrigger):
     needs: ``status`` (``success`` / ``failed`` / ``error``), ``message``, the matching
     ``events``, ``email_ids``, ``pending_email_ids``, ``failure_event`` (when failed) and the
     number of ``polls``. Events are cut to ``email_id``, ``event`` and ``date`` and the message
-    names no recipient: Airflow logs the payload at INFO.
+    names no recipient: Airflow logs the payload at INFO. The full events ride along sealed
+    with Airflow's Fernet key (:mod:`.sealed`), so the resumed sensor needs no SMTP2GO call.
+
+    ``source`` (:mod:`~airflow_provider_smtp2go.activity_watch.sources`): ``"poll"`` polls
+    ``/activity/search`` through the shared poller; ``"webhook"`` reads the events the webhook
+    receiver recorded (:mod:`airflow_provider_smtp2go.webhooks.inbox`, the asset state store,
+    Airflow 3.3+) every ``webhook_interval`` seconds and calls SMTP2GO never; ``"auto"`` does
+    both, polling at ``max(poll_interval, 300 s)``. Both feed the same ``evaluate``.
 
     While it waits it logs one progress line (``2 of 3 emails opened; waiting for opened on
     ...``) when the progress changes, and otherwise at most every ``PROGRESS_LOG_INTERVAL``.
@@ -99,6 +121,10 @@ class Smtp2goActivityTrigger(BaseTrigger):
         within the budget).
     :param max_consecutive_failures: failed polls in a row (API errors, 429s) before the
         trigger gives up with an ``error`` event; a permanent error (bad key) ends it at once.
+    :param source: ``"poll"`` (default), ``"webhook"`` or ``"auto"``; ``"webhook"`` raises
+        ``ValueError`` before Airflow 3.3 or without email ids, ``"auto"`` then polls.
+    :param webhook_account: the receiver's account name (``/smtp2go/webhooks/<account>``).
+    :param webhook_interval: seconds between reads of the webhook inbox.
     """
 
     def __init__(
@@ -118,6 +144,9 @@ class Smtp2goActivityTrigger(BaseTrigger):
         history_days: float = DEFAULT_HISTORY_DAYS,
         requests_per_minute: float | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
+        source: str = "poll",
+        webhook_account: str = DEFAULT_ACCOUNT,
+        webhook_interval: float = WEBHOOK_READ_INTERVAL,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.condition = WaitCondition.create(
@@ -140,6 +169,15 @@ class Smtp2goActivityTrigger(BaseTrigger):
         self.history_days = float(history_days)
         self.requests_per_minute = float(requests_per_minute) if requests_per_minute else None
         self.chunk_size = int(chunk_size)
+        self.source = check_source(source)
+        self.webhook_account = check_account(webhook_account)
+        if webhook_interval <= 0:
+            raise ValueError("webhook_interval must be > 0")
+        self.webhook_interval = float(webhook_interval)
+        # Refuses "webhook" where it cannot work, here (at deferral) rather than in the triggerer.
+        self._effective = resolve_source(
+            self.source, unreadable=inbox.unavailable_reason(), has_email_ids=bool(self.condition.email_ids)
+        )
         self._clock: Callable[[], float] = time.monotonic
         self._last_progress: tuple[str, float] | None = None
 
@@ -154,30 +192,52 @@ class Smtp2goActivityTrigger(BaseTrigger):
                 "history_days": self.history_days,
                 "requests_per_minute": self.requests_per_minute,
                 "chunk_size": self.chunk_size,
+                "source": self.source,
+                "webhook_account": self.webhook_account,
+                "webhook_interval": self.webhook_interval,
             },
         )
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        polls = 0
-        try:
-            settings = await Smtp2goHook(smtp2go_conn_id=self.smtp2go_conn_id).aget_settings()
-            account = account_key(
-                settings.api_key, resolve_base_url(settings.region, settings.base_url), settings.subaccount_id
-            )
-        except Exception as exc:
-            yield _event(_error_payload(f"cannot use connection {self.smtp2go_conn_id!r}: {exc}", exc, polls))
-            return
+    async def _watch(self, poll_interval: float) -> ActivityWatch:
+        """Subscribe to the account's shared poller (raises when the connection is unusable)."""
+        settings = await Smtp2goHook(smtp2go_conn_id=self.smtp2go_conn_id).aget_settings()
+        account = account_key(
+            settings.api_key, resolve_base_url(settings.region, settings.base_url), settings.subaccount_id
+        )
         share = process_requests_per_minute(self.requests_per_minute)
-        watch = shared_pollers.watch(
+        return shared_pollers.watch(
             self.condition,
             account=account,
             client_factory=lambda: _polling_client(settings, share),
-            poll_interval=self.poll_interval,
+            poll_interval=poll_interval,
             requests_per_minute=share,
             chunk_size=self.chunk_size,
             history_days=self.history_days,
         )
-        failures = 0
+
+    def _done(self, outcome: Outcome, polls: int, reads: int = 0) -> TriggerEvent:
+        payload: dict[str, Any] = {**outcome.to_summary(), "polls": polls}
+        if reads:
+            payload["webhook_reads"] = reads
+        sealed = seal(outcome.to_payload(), fernet=airflow_fernet())
+        if sealed is not None:
+            payload[SEALED_KEY] = sealed
+        self.log.info("SMTP2GO activity: %s (after %d poll(s), %d webhook read(s))", payload["message"], polls, reads)
+        return _event(payload)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        if self._effective != "poll":
+            async for fired in self._run_with_webhooks():
+                yield fired
+            return
+        if self.source == "auto":
+            self.log.info("source='auto' polls only: %s", self._why_polling())
+        try:
+            watch = await self._watch(self.poll_interval)
+        except Exception as exc:
+            yield _event(_error_payload(f"cannot use connection {self.smtp2go_conn_id!r}: {exc}", exc, 0))
+            return
+        polls = failures = 0
         with watch:
             while True:
                 result = await watch.next()
@@ -192,11 +252,71 @@ class Smtp2goActivityTrigger(BaseTrigger):
                 failures = 0
                 outcome = evaluate(self.condition, result.events)
                 if outcome.done:
-                    payload = {**outcome.to_summary(), "polls": polls}
-                    self.log.info("SMTP2GO activity: %s (after %d poll(s))", payload["message"], polls)
-                    yield _event(payload)
+                    yield self._done(outcome, polls)
                     return
                 self._log_progress(outcome, polls, partial=result.partial)
+
+    async def _run_with_webhooks(self) -> AsyncIterator[TriggerEvent]:
+        """Read the webhook inbox every ``webhook_interval``; under "auto" also take the slow polls.
+
+        Under "auto" a failed poll is only logged unless it is permanent (bad key): the
+        webhooks still arrive, and the poll is the backstop, not the source.
+        """
+        watch: ActivityWatch | None = None
+        if self._effective == "auto":
+            try:
+                watch = await self._watch(auto_poll_interval(self.poll_interval))
+            except Exception as exc:
+                yield _event(_error_payload(f"cannot use connection {self.smtp2go_conn_id!r}: {exc}", exc, 0))
+                return
+        seen: dict[tuple[str, str, str], ActivityEvent] = {}
+        polls = reads = 0
+        next_poll = asyncio.ensure_future(watch.next()) if watch is not None else None
+        try:
+            while True:
+                reads += 1
+                _merge(seen, await self._read_inbox())
+                outcome = evaluate(self.condition, seen.values())
+                if outcome.done:
+                    yield self._done(outcome, polls, reads)
+                    return
+                self._log_progress(outcome, reads)
+                if next_poll is None or watch is None:
+                    await asyncio.sleep(self.webhook_interval)
+                    continue
+                done, _ = await asyncio.wait({next_poll}, timeout=self.webhook_interval)
+                if not done:
+                    continue
+                result, polls = next_poll.result(), polls + 1
+                next_poll = asyncio.ensure_future(watch.next())
+                if result.error is None:
+                    _merge(seen, result.events)
+                elif is_permanent(result.error):
+                    yield _event(
+                        _error_payload(f"SMTP2GO refused the activity search: {result.error}", result.error, polls)
+                    )
+                    return
+                else:
+                    self.log.warning("SMTP2GO activity poll (the webhooks' backstop) failed: %s", result.error)
+        finally:
+            if next_poll is not None:
+                next_poll.cancel()
+            if watch is not None:
+                watch.close()
+
+    async def _read_inbox(self) -> list[ActivityEvent]:
+        try:
+            return await inbox.read_events(
+                self.webhook_account, self.condition.email_ids, self.condition.watched_event_types
+            )
+        except Exception as exc:  # the supervisor or the Execution API is busy: read again next interval
+            self.log.warning("Could not read the SMTP2GO webhook inbox (%s); reading again shortly", exc)
+            return []
+
+    def _why_polling(self) -> str:
+        if not self.condition.email_ids:
+            return "webhook events are filed by email id, and this wait is a search"
+        return str(inbox.unavailable_reason("reading webhook events"))
 
     def _log_progress(self, outcome: Outcome, polls: int, *, partial: bool = False) -> None:
         """Say how the wait goes: on every change, else at most once per ``PROGRESS_LOG_INTERVAL``."""
@@ -228,6 +348,13 @@ class Smtp2goActivityTrigger(BaseTrigger):
             f"; every waiter pauses {retry_in:.0f} s" if retry_in else "",
         )
         return None
+
+
+def _merge(seen: dict[tuple[str, str, str], ActivityEvent], events: Iterable[ActivityEvent]) -> None:
+    """Add ``events`` to ``seen``; the same event by webhook and by poll (to the second) counts once."""
+    for event in events:
+        moment = event.date.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        seen.setdefault((event.email_id, event.event, moment), event)
 
 
 def _event_identity(event: dict[str, Any]) -> str:

@@ -156,7 +156,16 @@ def _record_once(accounts: list[str], keyed: list[list[tuple[str, ActivityEvent]
             if asset_event is None:
                 raise RuntimeError(f"Airflow did not record an asset event for {uri}")
             created[index].append(int(asset_event.id))
+            _remember_for_triggers(session, assets[uri], ev)
     return created
+
+
+def _remember_for_triggers(session: Session, asset: Any, event: ActivityEvent) -> None:
+    """Where a deferred sensor's trigger finds the event, in this same transaction (Airflow 3.3+)."""
+    from airflow_provider_smtp2go.webhooks import inbox  # noqa: PLC0415
+
+    if inbox.AVAILABLE:
+        inbox.remember(session, int(asset.id), event)
 
 
 def _asset_model(session: Session, uri: str) -> Any:

@@ -68,7 +68,8 @@ def test_history_window_is_configurable() -> None:
     Smtp2goActivitySensor(task_id="wait", email_ids="x1", since=since, history_days=90)
 
 
-def test_deferrable_pokes_once_then_defers_with_everything_the_trigger_needs(sb: Smtp2goSandbox) -> None:
+def test_deferrable_defers_at_once_with_everything_the_trigger_needs(sb: Smtp2goSandbox) -> None:
+    """N deferrable sensors starting together cost no search on their workers (issue 15)."""
     email_id = send(sb, "reader+open-30s@example.com")
     sensor = Smtp2goActivitySensor(
         task_id="wait",
@@ -80,7 +81,7 @@ def test_deferrable_pokes_once_then_defers_with_everything_the_trigger_needs(sb:
     )
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({})
-    assert sb.request_count("activity/search") == 1  # the one poke on the worker
+    assert sb.request_count("activity/search") == 0  # no poke on the worker: the triggerer's polls are shared
     trigger = deferred.value.trigger
     assert isinstance(trigger, Smtp2goActivityTrigger)
     assert deferred.value.method_name == "execute_complete"
@@ -89,11 +90,22 @@ def test_deferrable_pokes_once_then_defers_with_everything_the_trigger_needs(sb:
     assert kwargs["email_ids"] == [email_id]
     assert kwargs["event_types"] == ["opened"]
     assert kwargs["poll_interval"] == 75.0
+    assert kwargs["source"] == "poll"
+
+
+def test_poke_before_defer_pokes_once_on_the_worker_then_defers(sb: Smtp2goSandbox) -> None:
+    email_id = send(sb, "reader+open-30s@example.com")
+    sensor = Smtp2goActivitySensor(
+        task_id="wait", email_ids=email_id, event_types=["opened"], deferrable=True, poke_before_defer=True
+    )
+    with pytest.raises(TaskDeferred):
+        sensor.execute({})
+    assert sb.request_count("activity/search") == 1
 
 
 def test_deferrable_returns_at_once_when_already_satisfied(sb: Smtp2goSandbox) -> None:
     email_id = send(sb, "reader@example.com")
-    sensor = Smtp2goActivitySensor(task_id="wait", email_ids=email_id, deferrable=True)
+    sensor = Smtp2goActivitySensor(task_id="wait", email_ids=email_id, deferrable=True, poke_before_defer=True)
     result = sensor.execute({})
     assert result["status"] == "success"
     assert [e["event"] for e in result["events"]] == ["delivered"]
@@ -110,7 +122,9 @@ def test_poke_fails_fast_on_a_bounce_and_soft_fail_skips(sb: Smtp2goSandbox) -> 
         from airflow.sdk.exceptions import AirflowSkipException
     except ImportError:
         from airflow.exceptions import AirflowSkipException
-    soft = Smtp2goActivitySensor(task_id="wait", email_ids=email_id, deferrable=True, soft_fail=True)
+    soft = Smtp2goActivitySensor(
+        task_id="wait", email_ids=email_id, deferrable=True, soft_fail=True, poke_before_defer=True
+    )
     with pytest.raises(AirflowSkipException):
         soft.execute({})
 

@@ -72,6 +72,9 @@ def test_serialize_round_trips_exactly() -> None:
         history_days=60,
         requests_per_minute=20,
         chunk_size=50,
+        source="auto",
+        webhook_account="marketing",
+        webhook_interval=2,
     )
     classpath, kwargs = trigger.serialize()
     json.dumps(kwargs)  # plain JSON: the triggerer stores it in the DB
@@ -93,6 +96,9 @@ def test_serialize_round_trips_exactly() -> None:
         "history_days": 60.0,
         "requests_per_minute": 20.0,
         "chunk_size": 50,
+        "source": "auto",
+        "webhook_account": "marketing",
+        "webhook_interval": 2.0,
     }
     search = Smtp2goActivityTrigger(search_recipient="ops@example.com", event_types=["hard-bounced"])
     assert Smtp2goActivityTrigger(**search.serialize()[1]).serialize() == search.serialize()

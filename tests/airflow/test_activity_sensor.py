@@ -157,6 +157,39 @@ def test_a_resumed_sensor_puts_the_full_events_in_xcom_though_the_trigger_event_
     assert opened == sensor_poke_xcom(sb, email_id)["events"][0]
 
 
+def test_with_a_fernet_key_a_resumed_sensor_needs_no_activity_search(
+    sb: Smtp2goSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: the trigger carries the full events sealed; 100 resuming sensors cost 0 calls, not 100."""
+    pytest.importorskip("cryptography")
+    from cryptography.fernet import Fernet
+
+    from airflow_provider_smtp2go.triggers.sealed import airflow_fernet
+
+    try:
+        from airflow.sdk.crypto import get_fernet
+    except ImportError:  # Airflow 2
+        from airflow.models.crypto import get_fernet
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
+    get_fernet.cache_clear()
+    try:
+        assert airflow_fernet() is not None
+        email_id = send(sb, "reader+open@example.com")
+        payload = run_trigger(
+            Smtp2goActivityTrigger(
+                email_ids=[email_id], event_types=["opened"], poll_interval=0.05, requests_per_minute=6000
+            )
+        )
+        assert "reader+open@example.com" not in json.dumps(payload)  # sealed, not in the clear
+        searches = sb.request_count("activity/search")
+        sensor = Smtp2goActivitySensor(task_id="wait", email_ids=email_id, event_types=["opened"], deferrable=True)
+        result = sensor.execute_complete({}, payload)
+        assert sb.request_count("activity/search") == searches  # resuming cost nothing
+        assert result["events"] == sensor_poke_xcom(sb, email_id)["events"]
+    finally:
+        get_fernet.cache_clear()
+
+
 def sensor_poke_xcom(sb: Smtp2goSandbox, email_id: str) -> dict[str, Any]:
     result = Smtp2goActivitySensor(task_id="poke", email_ids=email_id, event_types=["opened"]).poke({})
     assert result and not isinstance(result, bool)

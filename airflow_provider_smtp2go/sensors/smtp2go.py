@@ -121,10 +121,24 @@ def _coerce_rendered(value: Any) -> Any:
     return value
 
 
-def _webhook_inlets(event_types: Any, failure_event_types: Any, account: str) -> list[Any]:
-    """The assets a webhook-fed wait reads (its state store is served only for active assets)."""
+def _with_webhook_inlets(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` whose ``inlets`` also name the assets a webhook-fed wait reads.
+
+    The state store answers only for active assets, i.e. ones a parsed DAG declares; declaring
+    them as inlets is what makes the dag-processor keep them active. Templated event types
+    cannot be known at parse time: then no inlet is added (some DAG must declare the assets).
+    """
+    source = kwargs.get("source", "poll")
+    event_types = kwargs.get("event_types", DEFAULT_EVENT_TYPES)
+    failure_event_types = kwargs.get("failure_event_types")
+    if source == "poll" or not (_is_static(event_types) and _is_static(failure_event_types)):
+        return kwargs
+    account = kwargs.get("webhook_account", DEFAULT_ACCOUNT)
     wanted, failing = resolve_event_types(event_types, failure_event_types)
-    return [webhook_asset(t, account) for t in dict.fromkeys(wanted + failing)]
+    inlets = list(kwargs.get("inlets") or ())
+    have = {getattr(i, "uri", None) for i in inlets}
+    inlets += [a for a in (webhook_asset(t, account) for t in dict.fromkeys(wanted + failing)) if a.uri not in have]
+    return {**kwargs, "inlets": inlets}
 
 
 class Smtp2goActivitySensor(BaseSensorOperator):
@@ -203,11 +217,17 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         self.webhook_account = check_account(webhook_account)
         if self.source == "webhook" and (reason := inbox.unavailable_reason()) is not None:
             raise ValueError(f"Smtp2goActivitySensor: {reason}")
-        if self.source != "poll" and _is_static(event_types) and _is_static(failure_event_types):
-            kwargs["inlets"] = [
-                *kwargs.get("inlets", ()),
-                *_webhook_inlets(event_types, failure_event_types, webhook_account),
-            ]
+        kwargs = _with_webhook_inlets(
+            {
+                **kwargs,
+                "source": source,
+                "event_types": event_types,
+                "failure_event_types": failure_event_types,
+                "webhook_account": webhook_account,
+            }
+        )
+        for own in ("source", "event_types", "failure_event_types", "webhook_account"):
+            del kwargs[own]
         super().__init__(poke_interval=poke_interval, **kwargs)
         self.poke_before_defer = poke_before_defer and self.source != "webhook"
         self.email_ids = email_ids
@@ -238,6 +258,15 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         self._hook: Smtp2goHook | None = None
         self._client: Smtp2goClient | None = None
         self._validate_static()
+
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """``BaseOperator.partial``; a mapped webhook-fed sensor declares its assets as inlets too.
+
+        A mapped task's ``__init__`` runs only on the worker, so the DAG the dag-processor sees
+        has only what ``partial`` was given.
+        """
+        return super().partial(**_with_webhook_inlets(kwargs))
 
     # -- validation ---------------------------------------------------------------------------
     def _validate_static(self) -> None:

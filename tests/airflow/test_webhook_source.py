@@ -271,6 +271,17 @@ def test_the_sensor_declares_the_watched_webhook_assets_as_inlets() -> None:
     assert Smtp2goActivitySensor(task_id="poll", email_ids="x1").inlets == []
 
 
+def test_a_mapped_webhook_sensor_declares_its_assets_where_the_dag_processor_reads_them() -> None:
+    """A mapped task's __init__ runs only on the worker: the inlets must be in partial_kwargs."""
+    from airflow_provider_smtp2go.sensors.smtp2go import Smtp2goActivitySensor
+
+    mapped = Smtp2goActivitySensor.partial(task_id="wait", event_types=["opened"], source="webhook").expand(
+        email_ids=["a", "b"]
+    )
+    uris = sorted(a.uri for a in mapped.partial_kwargs["inlets"])
+    assert uris == [f"smtp2go://default/{t}" for t in ("hard-bounced", "opened", "rejected", "spam")]
+
+
 @pytest.fixture
 def airflow_3_2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(inbox, "AVAILABLE", False)

@@ -38,6 +38,7 @@ DB with psycopg2.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import glob
 import importlib.util
@@ -444,6 +445,9 @@ def _airflow_env(root: Path, sandbox: Any, dsn_parts: dict[str, str], redis_port
         "AIRFLOW__API__BASE_URL": api_url,
         "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+        # One Fernet key for every component, as a real deployment shares it (otherwise each
+        # home generates its own): workers open what the triggerers sealed in trigger events.
+        "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "AIRFLOW_CONN_SMTP2GO_DEFAULT": json.dumps(
             {
                 "conn_type": "smtp2go",

@@ -10,10 +10,9 @@ triggerer gets README's share, ``[smtp2go] activity_requests_per_minute = 60 / 2
 
 2. 100 sensors spread over both triggerers: while they wait, each triggerer makes one search
    per interval per chunk of 100 ids (so at most chunks x triggerers per interval), no call is
-   answered 429, and every sensor completes with its email's ``opened`` event. After the opens,
-   each resumed sensor reads its full events once more from its worker; 100 of them resuming
-   together exceed the account's minute, which the test reports as a known failure (xfail)
-   while that read is not shared.
+   answered 429, and every sensor completes with its email's full ``opened`` event. Resuming
+   costs no call (the trigger event carries the full events, sealed with the shared Fernet
+   key), so no call is answered 429 after the opens either.
 3. With 30 sensors deferred, the triggerer holding more of them is SIGKILLed; the other claims
    its triggers after ``triggerer_health_check_threshold`` and every sensor completes with the
    right event.
@@ -153,14 +152,11 @@ def test_sensors_across_two_triggerers_stay_within_the_budget(dist_stack: Distri
     assert per_interval <= sum(chunks.values()), (per_interval, chunks)
     assert len(during_hold) <= sum(chunks.values()) * ((hold_end - deferred_at) / POLL_INTERVAL + 1)
     assert waiting_minute <= 60
-    if rejected_resuming:
-        # Each resumed sensor reads its full events once more from its own worker process
-        # (execute_complete), outside every process's share: N sensors resuming together cost N
-        # calls. Their XCom falls back to the trigger's short events, so they still succeed.
-        pytest.xfail(
-            f"known: {len(rejected_resuming)} of {len(resume_calls)} activity calls made by {emails} resuming "
-            "sensors were answered 429 (one full-event read per resumed sensor, not shared)"
-        )
+    # Resuming costs nothing: before issue 15 each resumed sensor read its full events again
+    # from its worker, outside every share, and 100 resuming together got 429s.
+    assert rejected_resuming == [], f"{len(rejected_resuming)} of {len(resume_calls)} calls after the opens got 429"
+    polling_after = max(resume_calls, default=opened_at) - opened_at
+    assert len(resume_calls) <= sum(chunks.values()) * (polling_after / POLL_INTERVAL + 1)
 
 
 @pytest.mark.e2e

@@ -1,6 +1,6 @@
 """End-to-end DAG: send N emails (one mapped task each), then wait for every one to be opened.
 
-The sensors are deferrable, so after one poke each they wait in the triggerer, where all of
+The sensors are deferrable, so they wait in the triggerer from the start, where all of
 them share one ``/activity/search`` per interval. Run by ``tests/e2e/test_real_triggerer.py``
 under a real scheduler + triggerer; the recipients open their email 600 s (sandbox time) after
 delivery, which the test brings forward by advancing the sandbox clock.

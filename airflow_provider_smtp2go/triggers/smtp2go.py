@@ -353,8 +353,22 @@ class Smtp2goActivityTrigger(BaseTrigger):
 def _merge(seen: dict[tuple[str, str, str], ActivityEvent], events: Iterable[ActivityEvent]) -> None:
     """Add ``events`` to ``seen``; the same event by webhook and by poll (to the second) counts once."""
     for event in events:
-        moment = event.date.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-        seen.setdefault((event.email_id, event.event, moment), event)
+        seen.setdefault(_merge_key(event), event)
+
+
+async def _webhook_has(account: str, event: dict[str, Any]) -> bool:
+    """True when the receiver filed this event (its type, its email, the same second) in the inbox."""
+    found = _merge_key(ActivityEvent.from_api(event))
+    try:
+        held = await inbox.read_events(account, [found[0]], [found[1]])
+    except Exception as exc:  # unknown: fire (a duplicate is better than a lost bounce)
+        log.warning("Could not read the SMTP2GO webhook inbox (%s); reporting the polled event", exc)
+        return False
+    return any(_merge_key(e) == found for e in held)
+
+
+def _merge_key(event: ActivityEvent) -> tuple[str, str, str]:
+    return event.email_id, event.event, event.date.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _event_identity(event: dict[str, Any]) -> str:
@@ -377,6 +391,17 @@ class Smtp2goActivityEventTrigger(BaseEventTrigger):
     :param search_recipient, search_sender, search_subject: narrow the watch (substring match).
     :param poll_interval: seconds between polls (shared by siblings with the same filters).
     :param lookback: how far back each poll looks, to catch events SMTP2GO reports late.
+    :param source: ``"poll"`` (default) or ``"auto"``. ``"webhook"`` is refused: with the
+        receiver, the asset events already exist (schedule on
+        :func:`~airflow_provider_smtp2go.webhooks.assets.webhook_asset`), and a watcher could
+        only repeat them. ``"auto"`` is the gap filler for that webhook asset: attach the
+        watcher to ``webhook_asset(type)`` itself; it polls at ``max(poll_interval, 300 s)``
+        and fires only for events the receiver has not filed in the webhook inbox (Airflow
+        3.3+; before that ``"auto"`` polls and fires for every event, said once in the log).
+        A webhook retried *after* the poll reported the event gives that event twice (the
+        receiver's dedupe does not see the watcher's asset events); SMTP2GO retries within
+        minutes at first, so keep ``lookback`` short of the first retries to make that rare.
+    :param webhook_account: the receiver's account whose inbox ``"auto"`` consults.
     """
 
     def __init__(
@@ -390,8 +415,17 @@ class Smtp2goActivityEventTrigger(BaseEventTrigger):
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         lookback: float = 900.0,
         max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        source: str = "poll",
+        webhook_account: str = DEFAULT_ACCOUNT,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
+        self.source = check_source(source)
+        if self.source == "webhook":
+            raise ValueError(
+                "Smtp2goActivityEventTrigger: source='webhook' would only repeat what the receiver records: "
+                "schedule the DAG on webhook_asset(event_type) instead (source='auto' fills its gaps)"
+            )
+        self.webhook_account = check_account(webhook_account)
         self.event_types = parse_event_types(event_types)
         if not self.event_types:
             raise ValueError("event_types: name at least one event type to watch for")
@@ -417,6 +451,8 @@ class Smtp2goActivityEventTrigger(BaseEventTrigger):
                 "poll_interval": self.poll_interval,
                 "lookback": self.lookback,
                 "max_consecutive_failures": self.max_consecutive_failures,
+                "source": self.source,
+                "webhook_account": self.webhook_account,
             },
         )
 
@@ -433,11 +469,17 @@ class Smtp2goActivityEventTrigger(BaseEventTrigger):
         scanner = _EventScanner(watcher, _polling_client(settings, process_requests_per_minute()))
         seen: OrderedDict[str, float] = OrderedDict()
         failures = 0
-        delay = watcher.poll_interval
+        interval = watcher.poll_interval
+        gaps_only = watcher.source == "auto" and inbox.AVAILABLE
+        if gaps_only:
+            interval = auto_poll_interval(interval)
+        elif watcher.source == "auto":
+            log.info("source='auto' polls and fires for every event: %s", inbox.unavailable_reason("the inbox"))
+        delay = interval
         try:
             while True:
                 await asyncio.sleep(delay)
-                delay = watcher.poll_interval
+                delay = interval
                 try:
                     fresh = await scanner.poll()
                 except Smtp2goError as exc:
@@ -453,6 +495,8 @@ class Smtp2goActivityEventTrigger(BaseEventTrigger):
                     if identity in seen:
                         continue
                     seen[identity] = now
+                    if gaps_only and await _webhook_has(watcher.webhook_account, event):
+                        continue
                     yield event
                 # Forget identities older than the lookback: those events can no longer be returned.
                 while seen and next(iter(seen.values())) < now - watcher.lookback - watcher.poll_interval:

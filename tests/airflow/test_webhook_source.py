@@ -12,6 +12,7 @@ runs the same path in a real triggerer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -320,3 +321,45 @@ def test_webhook_needs_email_ids() -> None:
 
     with pytest.raises(ValueError, match="source='webhook' needs email_ids"):
         Smtp2goActivityTrigger(search_recipient="ops@example.com", source="webhook")
+
+
+def test_an_auto_event_watcher_fires_only_for_events_the_webhooks_missed(
+    sb: Any, receiver: str, comms: ExecutionApiComms, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gap filler of the DAG-level path: a bounce the receiver recorded is not fired again."""
+    from airflow_provider_smtp2go.activity_watch import sources
+    from airflow_provider_smtp2go.triggers.smtp2go import Smtp2goActivityEventTrigger
+
+    monkeypatch.setattr(sources, "AUTO_POLL_INTERVAL", 0.3)
+    activate("smtp2go://default/hard-bounced")  # the watcher's asset: a parsed DAG declares it
+    hook_up(sb, receiver, ["bounce"])
+    trigger = Smtp2goActivityEventTrigger(event_types=["hard-bounced"], source="auto", poll_interval=0.1)
+
+    async def scenario() -> dict[str, Any]:
+        gen = trigger.run()
+        first = asyncio.ensure_future(gen.__anext__())
+        send(sb, "caught+hard-bounce@example.com")  # the receiver gets this one
+        assert await asyncio.to_thread(sb.webhooks.drain, 30)
+        sb.webhooks.inject_fault("down", count=50)  # and misses this one
+        send(sb, "missed+hard-bounce@example.com")
+        event = await asyncio.wait_for(first, 10)
+        after = asyncio.ensure_future(gen.__anext__())
+        polls = sb.request_count("activity/search")
+        while sb.request_count("activity/search") < polls + 3:
+            await asyncio.sleep(0.05)
+        assert not after.done()  # "caught" was polled again and again, and never fired
+        after.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await after
+        await gen.aclose()
+        return dict(event.payload)
+
+    payload = asyncio.run(scenario())
+    assert payload["recipient"] == "missed+hard-bounce@example.com"
+
+
+def test_an_event_watcher_refuses_the_webhook_source() -> None:
+    from airflow_provider_smtp2go.triggers.smtp2go import Smtp2goActivityEventTrigger
+
+    with pytest.raises(ValueError, match=r"schedule the DAG on webhook_asset\(event_type\)"):
+        Smtp2goActivityEventTrigger(source="webhook")

@@ -266,6 +266,8 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         A mapped task's ``__init__`` runs only on the worker, so the DAG the dag-processor sees
         has only what ``partial`` was given.
         """
+        if kwargs.get("source") == "webhook" and (reason := inbox.unavailable_reason()) is not None:
+            raise ValueError(f"Smtp2goActivitySensor: {reason}")
         return super().partial(**_with_webhook_inlets(kwargs))
 
     # -- validation ---------------------------------------------------------------------------

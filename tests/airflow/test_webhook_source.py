@@ -298,6 +298,8 @@ def test_before_airflow_3_3_webhook_is_refused_at_parse_and_at_deferral(airflow_
         Smtp2goActivitySensor(task_id="wait", email_ids="x1", source="webhook")
     with pytest.raises(ValueError, match=expected):
         Smtp2goActivityTrigger(email_ids=["x1"], source="webhook")
+    with pytest.raises(ValueError, match=expected):  # a mapped sensor: refused at parse too
+        Smtp2goActivitySensor.partial(task_id="wait", source="webhook")
 
 
 def test_before_airflow_3_3_auto_polls_and_says_so_once(

@@ -166,12 +166,8 @@ def test_with_a_fernet_key_a_resumed_sensor_needs_no_activity_search(
 
     from airflow_provider_smtp2go.triggers.sealed import airflow_fernet
 
-    try:
-        from airflow.sdk.crypto import get_fernet
-    except ImportError:  # Airflow 2
-        from airflow.models.crypto import get_fernet
     monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
-    get_fernet.cache_clear()
+    forget_airflow_fernet()
     try:
         assert airflow_fernet() is not None
         email_id = send(sb, "reader+open@example.com")
@@ -187,7 +183,19 @@ def test_with_a_fernet_key_a_resumed_sensor_needs_no_activity_search(
         assert sb.request_count("activity/search") == searches  # resuming cost nothing
         assert result["events"] == sensor_poke_xcom(sb, email_id)["events"]
     finally:
+        forget_airflow_fernet()
+
+
+def forget_airflow_fernet() -> None:
+    """Make Airflow read ``[core] fernet_key`` again (Airflow 3 caches it with lru_cache, 2 in a global)."""
+    try:
+        from airflow.sdk.crypto import get_fernet
+
         get_fernet.cache_clear()
+    except ImportError:  # Airflow 2
+        from airflow.models import crypto
+
+        crypto._fernet = None
 
 
 def sensor_poke_xcom(sb: Smtp2goSandbox, email_id: str) -> dict[str, Any]:

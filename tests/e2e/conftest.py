@@ -167,7 +167,7 @@ def _job_running(stack: AirflowStack, job_type: str) -> bool:
 
 
 @contextlib.contextmanager
-def _deployment(components: tuple[str, ...]) -> Iterator[AirflowStack]:
+def _deployment(components: tuple[str, ...], extra_env: dict[str, str] | None = None) -> Iterator[AirflowStack]:
     """Migrate a fresh sqlite DB, start ``components`` (api-server first) and wait until they work."""
     from airflow_provider_smtp2go.sandbox import Smtp2goSandbox
 
@@ -175,7 +175,10 @@ def _deployment(components: tuple[str, ...]) -> Iterator[AirflowStack]:
     api_port = free_port()
     with Smtp2goSandbox() as sandbox:
         stack = AirflowStack(
-            home=home, env=_stack_env(home, sandbox, api_port), sandbox=sandbox, api_url=f"http://127.0.0.1:{api_port}"
+            home=home,
+            env={**_stack_env(home, sandbox, api_port), **(extra_env or {})},
+            sandbox=sandbox,
+            api_url=f"http://127.0.0.1:{api_port}",
         )
         try:
             stack.cli("db", "migrate", timeout=STARTUP_TIMEOUT)
@@ -218,4 +221,27 @@ def airflow_stack() -> Iterator[AirflowStack]:
 def airflow_api_server() -> Iterator[AirflowStack]:
     """Only the API server (and its UI) on a fresh DB: enough for the connection form and its Test button."""
     with _deployment(("api-server",)) as stack:
+        yield stack
+
+
+#: Where the provider's plugin mounts the webhook receiver in the api-server.
+WEBHOOK_PREFIX = "/smtp2go/webhooks"
+
+
+def webhook_secret(stack: AirflowStack) -> str:
+    """The bearer token the receiver of ``airflow_webhook_stack`` accepts (connection ``smtp2go_webhook``)."""
+    return str(json.loads(stack.env["AIRFLOW_CONN_SMTP2GO_WEBHOOK"])["password"])
+
+
+@pytest.fixture(scope="module")
+def airflow_webhook_stack() -> Iterator[AirflowStack]:
+    """``airflow_stack`` plus the webhook secret: connection ``smtp2go_webhook`` (a fresh bearer token).
+
+    The api-server serves the receiver at ``stack.api_url + WEBHOOK_PREFIX + "/"``; tasks see
+    the same connection, so ``Smtp2goEnsureWebhookOperator`` registers that secret.
+    """
+    conn = json.dumps({"conn_type": "generic", "password": "whk-" + secrets.token_hex(16)})
+    with _deployment(
+        ("api-server", "scheduler", "dag-processor", "triggerer"), {"AIRFLOW_CONN_SMTP2GO_WEBHOOK": conn}
+    ) as stack:
         yield stack

@@ -1,0 +1,132 @@
+"""Recording many webhook events in one transaction (the receiver's group commit), against a real DB.
+
+The writer hands :func:`record_posts` every post that waited while the previous transaction
+committed, so one call often records dozens of events of one asset.  What must hold:
+
+* each event is one asset event, in order, with its own ``extra``;
+* the DAG scheduled on the asset gets one queue entry, and the run the scheduler makes from
+  it consumes **every** event of the batch: the scheduler takes the events whose
+  ``timestamp`` is at or before the queue entry's ``created_at``
+  (``SchedulerJobRunner._create_dag_runs_asset_triggered``), so no event of the batch may be
+  younger than that entry;
+* with a listener plugin watching assets, every event is announced to it.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_smtp2go._compat import AIRFLOW_V_3_1_PLUS
+
+pytestmark = pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="the receiver needs Airflow 3.1+")
+
+TEST_DAGS = Path(__file__).resolve().parent / "dags"
+BOUNCE_DAG = "smtp2go_test_webhook_bounces"
+URI = "smtp2go://default/hard-bounced"
+
+
+def _bounce(i: int) -> Any:
+    from airflow_provider_smtp2go.client.activity import ActivityEvent
+
+    when = datetime(2026, 11, 26, 10, 0, i % 60, tzinfo=timezone.utc).isoformat()
+    return ActivityEvent.from_api(
+        {"email_id": f"1batch-{i:04d}", "event": "hard-bounced", "date": when, "recipient": f"user{i}@example.com"}
+    )
+
+
+@pytest.fixture
+def scheduled_dag(airflow_db: Path) -> Iterator[str]:
+    """The test DAG scheduled on the hard-bounce asset, parsed into the DB and unpaused."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    try:
+        from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+    except ImportError:  # Airflow 3.1 keeps them under models
+        from airflow.models.dagbag import BundleDagBag, sync_bag_to_db  # type: ignore[no-redef]
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, update
+
+    from airflow_provider_smtp2go.webhooks.dedupe import receipts
+
+    with create_session() as session:
+        DagBundlesManager().sync_bundles_to_db(session=session)
+    where = {"dag_folder": str(TEST_DAGS / f"{BOUNCE_DAG}.py"), "bundle_path": TEST_DAGS}
+    try:
+        dagbag = BundleDagBag(**where, bundle_name="smtp2go-test-dags")
+    except TypeError:  # Airflow 3.1 takes no bundle_name here
+        dagbag = BundleDagBag(**where)
+    assert BOUNCE_DAG in dagbag.dags, dagbag.import_errors
+    sync_bag_to_db(dagbag, "smtp2go-test-dags", None)
+    with create_session() as session:
+        session.execute(update(DagModel).where(DagModel.dag_id == BOUNCE_DAG).values(is_paused=False))
+    yield BOUNCE_DAG
+    with create_session() as session:
+        session.execute(delete(AssetEvent))
+        session.execute(delete(AssetDagRunQueue))
+        session.execute(delete(receipts))
+
+
+def _stored() -> tuple[list[tuple[int, datetime, dict[str, Any]]], list[tuple[str, datetime]]]:
+    from airflow.models.asset import AssetDagRunQueue, AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        events = session.execute(
+            select(AssetEvent.id, AssetEvent.timestamp, AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetModel.uri == URI)
+            .order_by(AssetEvent.id)
+        ).all()
+        queued = session.execute(select(AssetDagRunQueue.target_dag_id, AssetDagRunQueue.created_at)).all()
+    return [tuple(row) for row in events], [tuple(row) for row in queued]  # type: ignore[misc]
+
+
+def test_a_batch_is_one_queue_entry_whose_run_consumes_every_event(scheduled_dag: str) -> None:
+    from airflow_provider_smtp2go.webhooks.assets import record_posts
+
+    posts = [("default", [_bounce(i)]) for i in range(12)] + [("default", [_bounce(0)])]  # the last: a duplicate
+    recorded = record_posts(posts)
+
+    assert [(r.created, r.duplicates) for r in recorded] == [(1, 0)] * 12 + [(0, 1)]
+    events, queued = _stored()
+    assert [extra["recipient"] for _, _, extra in events] == [f"user{i}@example.com" for i in range(12)]
+    assert [r.asset_event_ids[0] for r in recorded[:12]] == [event_id for event_id, _, _ in events]
+    [(dag_id, queued_at)] = queued
+    assert dag_id == scheduled_dag
+    # What the scheduler's run will consume: every event at or before the queue entry.
+    assert [extra["recipient"] for _, ts, extra in events if ts > queued_at] == []
+
+
+def test_with_an_asset_listener_every_event_is_announced(scheduled_dag: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.listeners import hookimpl
+    from airflow.listeners.listener import get_listener_manager
+
+    from airflow_provider_smtp2go.webhooks.assets import record_posts
+
+    announced: list[str] = []
+    listener = types.ModuleType("smtp2go_test_asset_listener")
+
+    @hookimpl
+    def on_asset_event_emitted(asset_event: Any) -> None:
+        announced.append(asset_event.extra["recipient"])
+
+    listener.on_asset_event_emitted = on_asset_event_emitted  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, listener.__name__, listener)
+    manager = get_listener_manager()
+    manager.add_listener(listener)
+    try:
+        record_posts([("default", [_bounce(i)]) for i in range(5)])
+    finally:
+        manager.pm.unregister(listener)
+    assert announced == [f"user{i}@example.com" for i in range(5)]
+    assert len(_stored()[0]) == 5

@@ -103,15 +103,29 @@ class SecretCache:
 
     def get(self, account: str) -> WebhookSecret | None:
         """The secret of ``account``, or ``None`` when its connection is missing or empty."""
+        fresh, secret = self.peek(account)
+        if fresh:
+            return secret
         now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(account)
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
         secret = self._load(account)
         with self._lock:
             self._cache[account] = (now, secret)
         return secret
+
+    def peek(self, account: str) -> tuple[bool, WebhookSecret | None]:
+        """``(True, secret)`` when a fresh entry is cached, else ``(False, None)``; never looks anything up.
+
+        The receiver asks this first on the event loop and only hands a miss to a thread (a
+        connection lookup may block on the secrets backend or the DB).
+
+        >>> SecretCache().peek("default")
+        (False, None)
+        """
+        with self._lock:
+            hit = self._cache.get(account)
+        if hit is not None and time.monotonic() - hit[0] < self.ttl:
+            return True, hit[1]
+        return False, None
 
     def clear(self) -> None:
         """Forget every cached secret (tests, rotation)."""

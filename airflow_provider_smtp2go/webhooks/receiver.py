@@ -109,7 +109,9 @@ async def _receive(
 
     if not ACCOUNT_PATTERN.match(account):
         return _answer(404, {"detail": "unknown account"})
-    secret = await run_in_threadpool(cache.get, account)
+    fresh, secret = cache.peek(account)
+    if not fresh:  # a connection lookup may block: not on the event loop
+        secret = await run_in_threadpool(cache.get, account)
     if secret is None or not secret.accepts(request.headers.get("authorization")):
         return _answer(401, {"detail": "unauthorized"}, {"WWW-Authenticate": 'Bearer realm="smtp2go-webhooks"'})
     try:
@@ -123,8 +125,7 @@ async def _receive(
     if not events:
         return _answer(200, {"created": 0, "duplicates": 0, "ignored": 1})
     try:
-        future = writer.submit(account, events)
-        recorded: Recorded = await asyncio.wait_for(asyncio.wrap_future(future), RECORD_TIMEOUT)
+        recorded: Recorded = await asyncio.wait_for(writer.submit_async(account, events), RECORD_TIMEOUT)
     except Exception:
         # Not 2xx, so SMTP2GO retries; the body names no detail (it may hold SQL).
         log.exception("SMTP2GO webhook: could not record %d event(s) for account %r", len(events), account)

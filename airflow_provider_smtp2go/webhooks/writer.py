@@ -6,6 +6,9 @@ writer then records all of them (up to ``max_batch``) in the next transaction
 (:func:`~.assets.record_posts`) and answers each post only after that commit.  Under load the
 cost of a commit is shared by the whole batch; a lone post is written at once (no lingering).
 
+A caller on an event loop (the receiver) uses :meth:`EventWriter.submit_async`: the answers of
+a batch go back to each loop in **one** wake-up (``call_soon_threadsafe``), not one per post.
+
 If a batch fails, its posts are retried one by one, so one bad post cannot fail the others
 (each post then gets its own answer: recorded, or the error that makes the receiver answer
 503 so SMTP2GO retries it).
@@ -23,6 +26,8 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -40,7 +45,19 @@ THREAD_NAME = "smtp2go-webhook-writer"
 class _Pending:
     account: str
     events: Sequence[Any]
-    future: Future[Any] = field(default_factory=Future)
+    future: Future[Any] | None = field(default_factory=Future)
+    waiter: asyncio.Future[Any] | None = None
+
+    def claim(self) -> bool:
+        """False when the caller gave up (timed out): the post is dropped, never half-answered."""
+        if self.future is not None:
+            return self.future.set_running_or_notify_cancel()
+        # Read from the writer thread without the loop: a race only means recording a post
+        # whose caller has just answered 503, which SMTP2GO's retry then finds recorded.
+        return self.waiter is not None and not self.waiter.cancelled()
+
+
+Outcome = tuple[_Pending, Any, BaseException | None]
 
 
 class EventWriter:
@@ -62,10 +79,17 @@ class EventWriter:
 
     def submit(self, account: str, events: Sequence[Any]) -> Future[Any]:
         """Queue one post; the future holds its ``Recorded`` once committed (or the error)."""
-        pending = _Pending(account, events)
-        self._queue.put(pending)
+        future: Future[Any] = Future()
+        self._queue.put(_Pending(account, events, future))
         self._ensure_thread()
-        return pending.future
+        return future
+
+    def submit_async(self, account: str, events: Sequence[Any]) -> asyncio.Future[Any]:
+        """:meth:`submit` for a caller on the running event loop; cancel the future to give up."""
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Pending(account, events, None, waiter))
+        self._ensure_thread()
+        return waiter
 
     def _ensure_thread(self) -> None:
         if self._thread is not None and self._thread.is_alive():
@@ -83,21 +107,45 @@ class EventWriter:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            # A post whose caller gave up (timed out) is dropped; the others can no longer be cancelled.
-            batch = [p for p in batch if p.future.set_running_or_notify_cancel()]
+            batch = [p for p in batch if p.claim()]
             if batch:
-                self._write(batch)
+                _deliver(self._write(batch))
 
-    def _write(self, batch: list[_Pending]) -> None:
+    def _write(self, batch: list[_Pending]) -> list[Outcome]:
         try:
             results = self._record([(p.account, p.events) for p in batch])
             self.batches += 1
         except Exception as exc:
             if len(batch) == 1:
-                batch[0].future.set_exception(exc)
-                return
-            for pending in batch:  # find the post that fails; the others are recorded
-                self._write([pending])
-            return
-        for pending, result in zip(batch, results, strict=True):
-            pending.future.set_result(result)
+                return [(batch[0], None, exc)]
+            # Find the post that fails; the others are recorded.
+            return [outcome for pending in batch for outcome in self._write([pending])]
+        return [(pending, result, None) for pending, result in zip(batch, results, strict=True)]
+
+
+def _deliver(outcomes: list[Outcome]) -> None:
+    """Answer every post: thread futures at once, each event loop's waiters in one wake-up."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for outcome in outcomes:
+        pending, result, exc = outcome
+        if pending.future is not None:
+            if exc is None:
+                pending.future.set_result(result)
+            else:
+                pending.future.set_exception(exc)
+        elif pending.waiter is not None:
+            by_loop.setdefault(pending.waiter.get_loop(), []).append(outcome)
+    for loop, waiting in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop closed: its callers are gone
+            loop.call_soon_threadsafe(_settle, waiting)
+
+
+def _settle(outcomes: list[Outcome]) -> None:
+    for pending, result, exc in outcomes:
+        waiter = pending.waiter
+        if waiter is None or waiter.done():  # given up meanwhile
+            continue
+        if exc is None:
+            waiter.set_result(result)
+        else:
+            waiter.set_exception(exc)

@@ -114,6 +114,15 @@ def resolve_sender(given: object, connection_sender: str | Callable[[], str | No
     raise Smtp2goValidationError("sender", "required", f"no sender is set: {hint}")
 
 
+def operator_sender_hint(task_id: str, conn_id: str) -> str:
+    """Where an operator's author sets a sender: the ``hint`` both sending operators pass.
+
+    >>> operator_sender_hint("send", "smtp2go_default")
+    "pass sender= to 'send' or set the 'sender' extra of connection 'smtp2go_default'"
+    """
+    return f"pass sender= to {task_id!r} or set the 'sender' extra of connection {conn_id!r}"
+
+
 def _is_set(sender: object) -> bool:
     return isinstance(sender, str) and bool(sender.strip()) and sender.strip() not in PLACEHOLDER_SENDERS
 

@@ -30,7 +30,7 @@ from airflow_provider_smtp2go.bulk import (
     run_bulk_send,
 )
 from airflow_provider_smtp2go.client.errors import Smtp2goError
-from airflow_provider_smtp2go.email_fields import message_fields
+from airflow_provider_smtp2go.email_fields import message_fields, operator_sender_hint, resolve_sender
 from airflow_provider_smtp2go.hooks.smtp2go import Smtp2goHook, airflow_error
 
 if TYPE_CHECKING:
@@ -204,11 +204,11 @@ class Smtp2goBulkSendOperator(BaseOperator):
     # Pieces
 
     def _message_template(self, default_sender: str | None) -> MessageTemplate:
-        sender = self.sender or default_sender
-        if not sender:
-            raise AirflowFailException(
-                "Smtp2goBulkSendOperator needs a sender: pass sender=... or set the connection's 'sender' extra"
-            )
+        sender = resolve_sender(
+            self.sender,
+            default_sender,
+            hint=operator_sender_hint(self.task_id, self.smtp2go_conn_id),
+        )
         return MessageTemplate(sender=sender, **message_fields(self), schedule=self.schedule or None)
 
     def _rows(self) -> Any:

@@ -146,12 +146,17 @@ class Smtp2goSendEmailOperator(BaseOperator):
 
     def build_email(self, hook: Smtp2goHook) -> Email:
         """The ``Email`` to send, from the rendered fields; validates before any request."""
-        from airflow_provider_smtp2go.email_fields import build_email, message_fields, resolve_sender
+        from airflow_provider_smtp2go.email_fields import (
+            build_email,
+            message_fields,
+            operator_sender_hint,
+            resolve_sender,
+        )
 
         sender = resolve_sender(
             self.sender,
             lambda: hook.default_sender,
-            hint=f"pass sender= to {self.task_id!r} or set the 'sender' extra of connection {self.smtp2go_conn_id!r}",
+            hint=operator_sender_hint(self.task_id, self.smtp2go_conn_id),
         )
         return build_email(
             sender=sender,

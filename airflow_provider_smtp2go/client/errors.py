@@ -141,11 +141,30 @@ class Smtp2goAmbiguousSendError(Smtp2goTransportError):
     to retries with ``RetryPolicy(retry_ambiguous_sends=True)``. ``webhook/add`` is the other
     call that is not idempotent (a repeat adds a second webhook); its message says to look at
     ``/webhook/view`` instead.
+
+    ``advice`` (what to check before repeating the call) is kept apart as well as ending the
+    message, after exactly one full stop whether or not ``message`` (often the server's own
+    words) ends with one:
+
+    >>> error = Smtp2goAmbiguousSendError("HTTP 500: try later.", advice="Check first.")
+    >>> str(error), error.advice
+    ('HTTP 500: try later. Check first.', 'Check first.')
     """
 
-    def __init__(self, message: str, *, endpoint: str | None = None, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, endpoint: str | None = None, status: int | None = None, advice: str | None = None
+    ) -> None:
         self.status = status
-        super().__init__(message, endpoint=endpoint, request_sent=True)
+        self.advice = advice
+        super().__init__(
+            f"{_end_sentence(message)} {advice}" if advice else message, endpoint=endpoint, request_sent=True
+        )
+
+
+def _end_sentence(text: str) -> str:
+    """``text`` ending with exactly one sentence mark: a full stop is added only where none is."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
 #: Errors that no retry can fix: Airflow tasks fail on these without using their retries.

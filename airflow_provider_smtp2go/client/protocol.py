@@ -216,9 +216,7 @@ def interpret_response(
         message = f"SMTP2GO {call.endpoint} failed: {what}" + (f": {error}" if error else "")
         if call.is_send and status != 503:
             raise Smtp2goAmbiguousSendError(
-                f"{message}. {call.ambiguous_advice}",
-                endpoint=call.endpoint,
-                status=status,
+                message, endpoint=call.endpoint, status=status, advice=call.ambiguous_advice
             )
         raise Smtp2goServerError(message, **common)
 
@@ -284,8 +282,9 @@ def transport_failure(call: ApiCall, detail: str, *, never_sent: bool) -> Smtp2g
         )
     if call.is_send:
         return Smtp2goAmbiguousSendError(
-            f"SMTP2GO {call.endpoint}: no answer after the request was sent ({detail}). {call.ambiguous_advice}",
+            f"SMTP2GO {call.endpoint}: no answer after the request was sent ({detail})",
             endpoint=call.endpoint,
+            advice=call.ambiguous_advice,
         )
     return Smtp2goTransportError(f"SMTP2GO {call.endpoint}: {detail}", endpoint=call.endpoint)
 

@@ -147,6 +147,19 @@ def test_5xx_on_send_is_ambiguous_but_on_reads_a_server_error(status: int) -> No
         interpret_response(READ, status, {}, b"<html>Bad gateway</html>")
 
 
+@pytest.mark.parametrize("server_says", ["An error occurred processing your request.", "Internal error"])
+@pytest.mark.parametrize(("call", "advice"), [(SEND, "The email may"), (ApiCall("webhook/add"), "The webhook may")])
+def test_ambiguous_message_ends_the_servers_words_with_one_full_stop(
+    server_says: str, call: ApiCall, advice: str
+) -> None:
+    with pytest.raises(Smtp2goAmbiguousSendError) as excinfo:
+        interpret_response(call, 500, {}, body({"data": {"error": server_says}}))
+    text = str(excinfo.value)
+    assert f"{server_says.removesuffix('.')}. {advice}" in text
+    assert ".." not in text
+    assert excinfo.value.advice is not None and text.endswith(excinfo.value.advice)
+
+
 def test_503_on_send_is_a_plain_server_error() -> None:
     with pytest.raises(Smtp2goServerError):
         interpret_response(SEND, 503, {}, body({"data": {"error": "maintenance"}}))

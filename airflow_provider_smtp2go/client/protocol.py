@@ -27,9 +27,9 @@ from airflow_provider_smtp2go.client.retry import parse_retry_after
 
 API_KEY_HEADER = "X-Smtp2go-Api-Key"
 AMBIGUOUS_SEND_ADVICE = (
-    "The email may or may not have been accepted: check the activity log (search by recipient, "
-    "subject or a custom header you set) before sending it again, or allow automatic retries with "
-    "RetryPolicy(retry_ambiguous_sends=True)."
+    "The email may or may not have been accepted: check the activity log (the dashboard's Activity "
+    "page, or search_activity() by recipient, subject or a custom header you set) before sending it "
+    "again, or allow automatic retries with RetryPolicy(retry_ambiguous_sends=True)."
 )
 AMBIGUOUS_WEBHOOK_ADD_ADVICE = (
     "The webhook may or may not have been added: list the account's webhooks (/webhook/view, "
@@ -48,6 +48,18 @@ RATE_LIMITED_ENDPOINTS = frozenset({"activity/search"})
 #: Error texts copied into exceptions are cut to these lengths (after redaction).
 MAX_ERROR_CHARS = 1000
 MAX_BODY_CHARS = 200
+
+
+def ambiguous_advice(endpoint: str | None) -> str:
+    """What to check before repeating a call to ``endpoint`` whose answer was lost.
+
+    An endpoint outside ``AMBIGUOUS_ADVICE`` (or none known) gets the email advice: only a send
+    is ambiguous unless a new non-idempotent endpoint forgot its entry.
+
+    >>> ambiguous_advice("webhook/add") == AMBIGUOUS_WEBHOOK_ADD_ADVICE, ambiguous_advice(None) == AMBIGUOUS_SEND_ADVICE
+    (True, True)
+    """
+    return AMBIGUOUS_ADVICE.get(endpoint or "", AMBIGUOUS_SEND_ADVICE)
 
 
 @dataclass(frozen=True)
@@ -69,7 +81,7 @@ class ApiCall:
         >>> ApiCall("webhook/add").ambiguous_advice.startswith("The webhook may or may not")
         True
         """
-        return AMBIGUOUS_ADVICE.get(self.endpoint, AMBIGUOUS_SEND_ADVICE)
+        return ambiguous_advice(self.endpoint)
 
     @property
     def is_rate_limited(self) -> bool:

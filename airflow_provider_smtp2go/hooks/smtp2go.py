@@ -596,12 +596,13 @@ class Smtp2goHook(BaseHook):
         return secret
 
 
-AMBIGUOUS_SEND_HELP = (
-    "SMTP2GO may or may not have accepted this email (the request left, no usable answer came back), "
-    "so it was not retried and this task will not be retried automatically. Before clearing the task, "
-    "check SMTP2GO's activity for it: the dashboard's Activity page, or "
-    "Smtp2goHook().get_client().search_activity(search_recipient=..., search_subject=..., start_date=...). "
-    "To let Airflow resend such emails anyway, set retry_ambiguous_sends=True."
+#: What an Airflow task adds to an ambiguous call's own advice (which says, per endpoint, what to
+#: check: ``client.protocol.AMBIGUOUS_ADVICE``): why the task stops, and the opt-in. Generic, so
+#: it holds for an unanswered ``webhook/add`` as for a send.
+AMBIGUOUS_TASK_HELP = (
+    "It was not repeated (the request left, no usable answer came back), and this task will not be "
+    "retried automatically: make that check before clearing the task. To let Airflow repeat such "
+    "calls anyway, create the operator or hook with retry_ambiguous_sends=True."
 )
 
 
@@ -610,9 +611,9 @@ def airflow_error(exc: Exception, *, retry_ambiguous: bool = False, conn_id: str
 
     * permanent (bad input, bad key, rejected email, other 4xx) -> ``AirflowFailException``:
       retrying cannot help and error responses count towards SMTP2GO's IP ban;
-    * ambiguous send -> ``AirflowFailException`` explaining how to check before resending,
-      unless the user opted in to retrying those (``retry_ambiguous``): then Airflow's own
-      retries apply too;
+    * ambiguous send (or ``webhook/add``) -> ``AirflowFailException`` saying what to check
+      before repeating it (its endpoint's advice) and why the task stops, unless the user
+      opted in to retrying those (``retry_ambiguous``): then Airflow's own retries apply too;
     * anything else (rate limit or 5xx after the client's own retries, connection failure)
       -> ``AirflowException``, so the task's Airflow retries apply.
 
@@ -626,6 +627,7 @@ def airflow_error(exc: Exception, *, retry_ambiguous: bool = False, conn_id: str
     """
     from airflow_provider_smtp2go._compat import AirflowException
     from airflow_provider_smtp2go.client import Smtp2goAmbiguousSendError, Smtp2goAuthError, is_permanent
+    from airflow_provider_smtp2go.client.protocol import ambiguous_advice
 
     message = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, Smtp2goAuthError) and conn_id:
@@ -633,7 +635,9 @@ def airflow_error(exc: Exception, *, retry_ambiguous: bool = False, conn_id: str
     if isinstance(exc, Smtp2goAmbiguousSendError):
         if retry_ambiguous:
             return AirflowException(message)
-        return AirflowFailException(f"{message}\n{AMBIGUOUS_SEND_HELP}")
+        # The client's errors end with their endpoint's advice; one made elsewhere may not.
+        advice = "" if exc.advice else f"\n{ambiguous_advice(exc.endpoint)}"
+        return AirflowFailException(f"{message}{advice}\n{AMBIGUOUS_TASK_HELP}")
     if is_permanent(exc):
         return AirflowFailException(message)
     return AirflowException(message)

@@ -268,6 +268,24 @@ def test_a_rejected_key_is_explained_once_and_names_its_connection(
     assert not ok and tested.lower().count("missing or invalid") == 1, tested
 
 
+def test_an_unanswered_webhook_add_surfaced_to_airflow_gives_webhook_advice_not_email_advice(smtp2go_conn) -> None:
+    from airflow_provider_smtp2go._compat import AirflowFailException
+    from airflow_provider_smtp2go.client import Smtp2goAmbiguousSendError
+    from airflow_provider_smtp2go.hooks.smtp2go import airflow_error
+
+    smtp2go_conn.sandbox.inject_fault("webhook/add", status=500, count=1)
+    with pytest.raises(Smtp2goAmbiguousSendError) as info:
+        Smtp2goHook().get_client().add_webhook("http://127.0.0.1:9/hook", events=["bounce"])
+    made_elsewhere = Smtp2goAmbiguousSendError("no answer", endpoint="webhook/add")
+    for error in (info.value, made_elsewhere):
+        surfaced = airflow_error(error)
+        message = str(surfaced)
+        assert isinstance(surfaced, AirflowFailException), message
+        assert message.count("webhook may or may not have been added") == 1, message
+        assert "email" not in message.lower() and "activity" not in message.lower(), message
+        assert "will not be retried automatically" in message and "retry_ambiguous_sends=True" in message
+
+
 @pytest.mark.parametrize(
     ("conn_json", "words"),
     [

@@ -154,7 +154,7 @@ def test_ambiguous_send_is_not_retried_and_explains_what_to_check(smtp2go_conn) 
     with pytest.raises(AirflowFailException) as info:
         make().execute({})
     text = str(info.value)
-    assert "may or may not have accepted" in text
+    assert "email may or may not have been accepted" in text
     assert "search_activity" in text
     assert "retry_ambiguous_sends=True" in text
     assert smtp2go_conn.sandbox.request_count("email/send") == 1
@@ -172,7 +172,7 @@ def test_opted_in_ambiguous_send_that_stays_ambiguous_leaves_airflow_retries(smt
     with pytest.raises(AirflowException) as info:
         make(retry_ambiguous_sends=True).execute({})
     assert not isinstance(info.value, AirflowFailException)
-    assert "To let Airflow resend" not in str(info.value)  # no advice to do what they already did
+    assert "To let Airflow repeat" not in str(info.value)  # no advice to do what they already did
     assert smtp2go_conn.sandbox.request_count("email/send") == 2
 
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -158,37 +159,76 @@ def _decode_token(token: str) -> tuple[float, int, int] | None:
 
 
 def search(payload: dict[str, Any], state: SandboxState, clock: SandboxClock) -> Response:
-    """``POST /activity/search``."""
+    """``POST /activity/search``: check the paging window, the dates and the filters (in that
+    order, so the first bad field is the one reported), then order and page the matches."""
     now = clock.now()
+    window = _window(payload, state, now)
+    if isinstance(window, Response):
+        return window
+    matcher = _matcher(payload, window, now)
+    if isinstance(matcher, Response):
+        return matcher
+    keep, filters = matcher
+    if filters.get("subaccounts"):
+        return _page([], **vars(window), payload=payload, filters=filters)  # no subaccounts here: no match
+    matches = [ev for ev in state.stored_events() if keep(ev)]
+    if payload.get("only_latest_by_sent") is True:
+        matches = _latest_per_email(matches)
+        matches.sort(key=lambda e: (e.message.send_time, e.message.email_id), reverse=True)
+    elif payload.get("only_latest") is True:
+        matches = _latest_per_email(matches)
+        matches.sort(key=lambda e: (e.ts, e.seq), reverse=True)
+    else:
+        matches.reverse()  # stored oldest first; the API lists newest first
+    return _page(matches, **vars(window), payload=payload, filters=filters)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Which page of which snapshot: a ``continue_token`` pins ``as_of`` and ``high_water``.
+
+    Its fields are ``_page``'s paging keywords (passed as ``**vars(window)``).
+    """
+
+    limit: int
+    as_of: float
+    high_water: int
+    offset: int
+
+
+def _window(payload: dict[str, Any], state: SandboxState, now: datetime) -> _Window | Response:
     limit = payload.get("limit", DEFAULT_LIMIT)
     if limit is None:
         limit = DEFAULT_LIMIT
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1 or limit > MAX_LIMIT:
         return validation_error("limit", f"The field 'limit' must be an integer between 1 and {MAX_LIMIT}.")
-
-    as_of = now.timestamp()
-    high_water = state.high_water()
-    offset = 0
     token = payload.get("continue_token")
-    if token:
-        decoded = _decode_token(str(token))
-        if decoded is None:
-            return validation_error("continue_token", "The field 'continue_token' is not a valid token.")
-        as_of, high_water, offset = decoded
+    if not token:
+        return _Window(limit, now.timestamp(), state.high_water(), 0)
+    decoded = _decode_token(str(token))
+    if decoded is None:
+        return validation_error("continue_token", "The field 'continue_token' is not a valid token.")
+    return _Window(limit, *decoded)
 
+
+_Matcher = tuple[Callable[[StoredEvent], bool], dict[str, list[str]]]
+
+
+def _matcher(payload: dict[str, Any], window: _Window, now: datetime) -> _Matcher | Response:
+    """Whether an event matches the request's dates and filters (with the list filters as given)."""
     if payload.get("start_date"):
         start = parse_datetime(payload["start_date"])
         if start is None:
             return validation_error("start_date", "The field 'start_date' is not a recognised date.")
     else:
         start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    end_ts = as_of
+    end_ts = window.as_of
     end_exclusive = False
     if payload.get("end_date"):
         end = parse_datetime(payload["end_date"])
         if end is None:
             return validation_error("end_date", "The field 'end_date' is not a recognised date.")
-        if end.timestamp() <= as_of:
+        if end.timestamp() <= window.as_of:
             end_ts, end_exclusive = end.timestamp(), True
 
     filters: dict[str, list[str]] = {}
@@ -209,7 +249,7 @@ def search(payload: dict[str, Any], state: SandboxState, clock: SandboxClock) ->
         if payload.get(name) is not None and not isinstance(payload[name], str):
             return validation_error(name, f"The field '{name}' was expecting a string.")
 
-    start_ts = start.timestamp()
+    start_ts, high_water = start.timestamp(), window.high_water
     wanted_types = frozenset(event_types) if event_types else None
     usernames = frozenset(filters["search_usernames"]) if filters.get("search_usernames") else None
     email_ids = frozenset(filters["search_email_id"]) if filters.get("search_email_id") else None
@@ -217,10 +257,6 @@ def search(payload: dict[str, Any], state: SandboxState, clock: SandboxClock) ->
     subject_q = (payload.get("search_subject") or "").lower()
     sender_q = (payload.get("search_sender") or "").lower()
     recipient_q = (payload.get("search_recipient") or "").lower()
-    if filters.get("subaccounts"):
-        return _page(
-            [], limit=limit, offset=offset, as_of=as_of, high_water=high_water, payload=payload, filters=filters
-        )
 
     def keep(ev: StoredEvent) -> bool:
         if ev.ts < start_ts or ev.ts > end_ts or (end_exclusive and ev.ts >= end_ts) or ev.seq > high_water:
@@ -244,19 +280,7 @@ def search(payload: dict[str, Any], state: SandboxState, clock: SandboxClock) ->
                 return False
         return True
 
-    matches = [ev for ev in state.stored_events() if keep(ev)]
-    if payload.get("only_latest_by_sent") is True:
-        latest = _latest_per_email(matches)
-        latest.sort(key=lambda e: (e.message.send_time, e.message.email_id), reverse=True)
-        matches = latest
-    elif payload.get("only_latest") is True:
-        matches = _latest_per_email(matches)
-        matches.sort(key=lambda e: (e.ts, e.seq), reverse=True)
-    else:
-        matches.reverse()  # stored oldest first; the API lists newest first
-    return _page(
-        matches, limit=limit, offset=offset, as_of=as_of, high_water=high_water, payload=payload, filters=filters
-    )
+    return keep, filters
 
 
 def _latest_per_email(events: list[StoredEvent]) -> list[StoredEvent]:

@@ -255,7 +255,8 @@ def _accept(message: ReceivedMessage, ctx: SendContext, *, fastaccept: bool) -> 
 
 
 def handle_send(payload: dict[str, Any], ctx: SendContext) -> Response:
-    """``POST /email/send``."""
+    """``POST /email/send``: validate in the real API's order (the first bad field is the one
+    reported), then record the message and answer."""
     sender = payload.get("sender")
     if sender is None or sender == "":
         return validation_error("sender", "The field 'sender' is required.")
@@ -270,27 +271,9 @@ def handle_send(payload: dict[str, Any], ctx: SendContext) -> Response:
             return parsed
         lists[fieldname] = parsed[0]
         recipients += parsed[1]
-    for fieldname in ("subject", "html_body", "text_body"):
-        if payload.get(fieldname) is not None and not isinstance(payload[fieldname], str):
-            return validation_error(fieldname, f"The field '{fieldname}' was expecting a string.")
-    subject = payload.get("subject") or ""
-    html_body = payload.get("html_body") or ""
-    text_body = payload.get("text_body") or ""
-    template_id = payload.get("template_id") or None
-    template_data = payload.get("template_data")
-    if template_data is not None and not isinstance(template_data, dict):
-        return validation_error("template_data", "The field 'template_data' was expecting an object.")
-    if template_id is not None:
-        template = ctx.state.template(str(template_id))
-        if template is None:
-            return validation_error("template_id", f"The template '{template_id}' does not exist.")
-        # The docs: subject and bodies are ignored when a template is used.
-        variables = {**template.template_variables, **(template_data or {})}
-        subject = render_template(template.subject, variables)
-        html_body = render_template(template.html_body, variables)
-        text_body = render_template(template.text_body, variables)
-    elif not html_body and not text_body:
-        return validation_error("html_body", "Either 'html_body', 'text_body' or 'template_id' is required.")
+    content = _content(payload, ctx.state)
+    if isinstance(content, Response):
+        return content
     headers = _custom_headers(payload)
     if isinstance(headers, Response):
         return headers
@@ -300,14 +283,7 @@ def handle_send(payload: dict[str, Any], ctx: SendContext) -> Response:
     inlines = _files(payload, "inlines")
     if isinstance(inlines, Response):
         return inlines
-    size = (
-        len(subject.encode())
-        + len(html_body.encode())
-        + len(text_body.encode())
-        + sum(len(k) + len(v) + 4 for k, v in headers.items())
-        + attachments[1]
-        + inlines[1]
-    )
+    size = content.size + sum(len(k) + len(v) + 4 for k, v in headers.items()) + attachments[1] + inlines[1]
     if size > ctx.max_size_bytes:
         return validation_error(
             "attachments" if attachments[0] or inlines[0] else "html_body",
@@ -327,20 +303,60 @@ def handle_send(payload: dict[str, Any], ctx: SendContext) -> Response:
         cc=lists["cc"],
         bcc=lists["bcc"],
         recipients=recipients,
-        subject=subject,
-        text_body=text_body,
-        html_body=html_body,
+        subject=content.subject,
+        text_body=content.text_body,
+        html_body=content.html_body,
         attachments=attachments[0],
         inlines=inlines[0],
         custom_headers=headers,
-        template_id=None if template_id is None else str(template_id),
-        template_data=template_data,
+        template_id=content.template_id,
+        template_data=content.template_data,
         schedule_id=schedule_id,
         scheduled_for=scheduled_for,
         username=ctx.username,
         size_bytes=size,
     )
     return _accept(message, ctx, fastaccept=payload.get("fastaccept") is True)
+
+
+@dataclass(frozen=True)
+class _Content:
+    """What a send says: its subject and bodies, rendered from its template if it names one."""
+
+    subject: str
+    html_body: str
+    text_body: str
+    template_id: str | None
+    template_data: dict[str, Any] | None
+
+    @property
+    def size(self) -> int:
+        return len(self.subject.encode()) + len(self.html_body.encode()) + len(self.text_body.encode())
+
+
+def _content(payload: dict[str, Any], state: SandboxState) -> _Content | Response:
+    for fieldname in ("subject", "html_body", "text_body"):
+        if payload.get(fieldname) is not None and not isinstance(payload[fieldname], str):
+            return validation_error(fieldname, f"The field '{fieldname}' was expecting a string.")
+    subject = payload.get("subject") or ""
+    html_body = payload.get("html_body") or ""
+    text_body = payload.get("text_body") or ""
+    template_id = payload.get("template_id") or None
+    template_data = payload.get("template_data")
+    if template_data is not None and not isinstance(template_data, dict):
+        return validation_error("template_data", "The field 'template_data' was expecting an object.")
+    if template_id is not None:
+        template = state.template(str(template_id))
+        if template is None:
+            return validation_error("template_id", f"The template '{template_id}' does not exist.")
+        # The docs: subject and bodies are ignored when a template is used.
+        variables = {**template.template_variables, **(template_data or {})}
+        subject = render_template(template.subject, variables)
+        html_body = render_template(template.html_body, variables)
+        text_body = render_template(template.text_body, variables)
+    elif not html_body and not text_body:
+        return validation_error("html_body", "Either 'html_body', 'text_body' or 'template_id' is required.")
+    return _Content(subject, html_body, text_body, None if template_id is None else str(template_id), template_data)
 
 
 _STANDARD_MIME_HEADERS = frozenset(

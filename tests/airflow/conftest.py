@@ -185,6 +185,83 @@ def load_dag(path: Path, dag_id: str | None = None) -> Any:
     return next(iter(dags.values()))
 
 
+@contextlib.contextmanager
+def serve_asgi(app: Any) -> Iterator[str]:
+    """Serve an ASGI app (e.g. the webhook receiver) with uvicorn on a free loopback port; yields its URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def no_webhook_events(airflow_db: Path) -> Iterator[None]:
+    """No asset events, queued asset runs or webhook receipts before and after the test (3.1+).
+
+    The session shares one metadata DB, and a test that counts what the receiver recorded must
+    not count what an earlier test's sandbox delivered.
+    """
+
+    def forget() -> None:
+        from airflow.models.asset import AssetDagRunQueue, AssetEvent
+        from airflow.utils.session import create_session
+        from sqlalchemy import delete
+
+        from airflow_provider_smtp2go.webhooks.dedupe import ensure_table, receipts
+
+        with create_session() as session:
+            ensure_table(session)
+            session.execute(delete(AssetEvent))
+            session.execute(delete(AssetDagRunQueue))
+            session.execute(delete(receipts))
+
+    forget()
+    yield
+    forget()
+
+
+def sync_test_dag(dag_id: str) -> None:
+    """Parse ``tests/airflow/dags/<dag_id>.py`` into the metadata DB as the scheduler would, unpaused (3.1+)."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    try:
+        from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+    except ImportError:  # Airflow 3.1 keeps them under models
+        from airflow.models.dagbag import BundleDagBag, sync_bag_to_db  # type: ignore[no-redef]
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    with create_session() as session:
+        DagBundlesManager().sync_bundles_to_db(session=session)
+    where = {"dag_folder": str(TEST_DAGS / f"{dag_id}.py"), "bundle_path": TEST_DAGS}
+    try:
+        dagbag = BundleDagBag(**where, bundle_name="smtp2go-test-dags")
+    except TypeError:  # Airflow 3.1 takes no bundle_name here
+        dagbag = BundleDagBag(**where)
+    assert dag_id in dagbag.dags, dagbag.import_errors
+    sync_bag_to_db(dagbag, "smtp2go-test-dags", None)
+    with create_session() as session:
+        session.execute(update(DagModel).where(DagModel.dag_id == dag_id).values(is_paused=False))
+
+
 def collect_result(dag_id: str, run_id: str, state: str) -> DagRunResult:
     """Read task states and return values of one run from the metadata DB."""
     from airflow.models import TaskInstance

@@ -18,16 +18,15 @@ import sys
 import types
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import sync_test_dag
 
 from airflow_provider_smtp2go._compat import AIRFLOW_V_3_1_PLUS
 
 pytestmark = pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="the receiver needs Airflow 3.1+")
 
-TEST_DAGS = Path(__file__).resolve().parent / "dags"
 BOUNCE_DAG = "smtp2go_test_webhook_bounces"
 URI = "smtp2go://default/hard-bounced"
 
@@ -42,37 +41,10 @@ def _bounce(i: int) -> Any:
 
 
 @pytest.fixture
-def scheduled_dag(airflow_db: Path) -> Iterator[str]:
+def scheduled_dag(no_webhook_events: None) -> Iterator[str]:
     """The test DAG scheduled on the hard-bounce asset, parsed into the DB and unpaused."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-
-    try:
-        from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-    except ImportError:  # Airflow 3.1 keeps them under models
-        from airflow.models.dagbag import BundleDagBag, sync_bag_to_db  # type: ignore[no-redef]
-    from airflow.models.asset import AssetDagRunQueue, AssetEvent
-    from airflow.models.dag import DagModel
-    from airflow.utils.session import create_session
-    from sqlalchemy import delete, update
-
-    from airflow_provider_smtp2go.webhooks.dedupe import receipts
-
-    with create_session() as session:
-        DagBundlesManager().sync_bundles_to_db(session=session)
-    where = {"dag_folder": str(TEST_DAGS / f"{BOUNCE_DAG}.py"), "bundle_path": TEST_DAGS}
-    try:
-        dagbag = BundleDagBag(**where, bundle_name="smtp2go-test-dags")
-    except TypeError:  # Airflow 3.1 takes no bundle_name here
-        dagbag = BundleDagBag(**where)
-    assert BOUNCE_DAG in dagbag.dags, dagbag.import_errors
-    sync_bag_to_db(dagbag, "smtp2go-test-dags", None)
-    with create_session() as session:
-        session.execute(update(DagModel).where(DagModel.dag_id == BOUNCE_DAG).values(is_paused=False))
+    sync_test_dag(BOUNCE_DAG)
     yield BOUNCE_DAG
-    with create_session() as session:
-        session.execute(delete(AssetEvent))
-        session.execute(delete(AssetDagRunQueue))
-        session.execute(delete(receipts))
 
 
 def _stored() -> tuple[list[tuple[int, datetime, dict[str, Any]]], list[tuple[str, datetime]]]:

@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from conftest import serve_asgi, sync_test_dag
 
 from airflow_provider_smtp2go._compat import AIRFLOW_V_3_1_PLUS
 
 pytestmark = pytest.mark.skipif(not AIRFLOW_V_3_1_PLUS, reason="the receiver needs Airflow 3.1+")
 
 TOKEN = "whk-" + "7" * 28
-TEST_DAGS = Path(__file__).resolve().parent / "dags"
 BOUNCE_DAG = "smtp2go_test_webhook_bounces"
 
 BOUNCE_FORM = [
@@ -72,7 +69,7 @@ def webhook_conn(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def app(airflow_db: Path, webhook_conn: None) -> Any:
+def app(no_webhook_events: None, webhook_conn: None) -> Any:
     from airflow_provider_smtp2go.webhooks.receiver import create_app
 
     return create_app()
@@ -259,28 +256,11 @@ def test_a_database_failure_is_503_so_smtp2go_retries(client: Any, monkeypatch: 
 
 
 def test_a_dag_scheduled_on_the_asset_is_queued(client: Any) -> None:
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-
-    try:
-        from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
-    except ImportError:  # Airflow 3.1 keeps them under models
-        from airflow.models.dagbag import BundleDagBag, sync_bag_to_db  # type: ignore[no-redef]
     from airflow.models.asset import AssetDagRunQueue
-    from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
-    from sqlalchemy import select, update
+    from sqlalchemy import select
 
-    with create_session() as session:
-        DagBundlesManager().sync_bundles_to_db(session=session)
-    where = {"dag_folder": str(TEST_DAGS / f"{BOUNCE_DAG}.py"), "bundle_path": TEST_DAGS}
-    try:
-        dagbag = BundleDagBag(**where, bundle_name="smtp2go-test-dags")
-    except TypeError:  # Airflow 3.1 takes no bundle_name here
-        dagbag = BundleDagBag(**where)
-    assert BOUNCE_DAG in dagbag.dags, dagbag.import_errors
-    sync_bag_to_db(dagbag, "smtp2go-test-dags", None)
-    with create_session() as session:
-        session.execute(update(DagModel).where(DagModel.dag_id == BOUNCE_DAG).values(is_paused=False))
+    sync_test_dag(BOUNCE_DAG)
 
     assert client.post("/", content=bounce_form(), headers={**FORM, **BEARER}).json()["created"] == 1
     with create_session() as session:
@@ -293,21 +273,8 @@ def test_a_dag_scheduled_on_the_asset_is_queued(client: Any) -> None:
 
 @pytest.fixture
 def served(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_asgi(app) as url:
+        yield url
 
 
 @pytest.mark.parametrize("output_format", ["form", "json"])

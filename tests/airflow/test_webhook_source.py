@@ -15,14 +15,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import serve_asgi
 
 from airflow_provider_smtp2go._compat import AIRFLOW_VERSION
 from airflow_provider_smtp2go.webhooks import inbox
@@ -82,26 +81,12 @@ def fernet_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def receiver(airflow_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    import uvicorn
-
+def receiver(no_webhook_events: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     from airflow_provider_smtp2go.webhooks.receiver import create_app
 
     monkeypatch.setenv("AIRFLOW_CONN_SMTP2GO_WEBHOOK", json.dumps({"conn_type": "generic", "password": TOKEN}))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_asgi(create_app()) as url:
+        yield url
 
 
 @pytest.fixture

@@ -204,9 +204,11 @@ def _listeners_watch_assets() -> bool:
         from airflow.listeners.listener import get_listener_manager  # noqa: PLC0415
 
         hook = get_listener_manager().pm.hook
-        return bool(hook.on_asset_changed.get_hookimpls() or hook.on_asset_event_emitted.get_hookimpls())
-    except Exception:  # an Airflow without these hooks: take the full path, which announces
+    except Exception:  # an Airflow without listeners as we know them: take the full path, which announces
         return True
+    # Airflow 3.1 has only on_asset_changed; on_asset_event_emitted came in 3.2.
+    hooks = [getattr(hook, name, None) for name in ("on_asset_changed", "on_asset_event_emitted")]
+    return any(h is not None and h.get_hookimpls() for h in hooks)
 
 
 def _count_asset_updates(count: int) -> None:

@@ -87,12 +87,22 @@ def test_with_an_asset_listener_every_event_is_announced(scheduled_dag: str, mon
 
     announced: list[str] = []
     listener = types.ModuleType("smtp2go_test_asset_listener")
+    if hasattr(get_listener_manager().pm.hook, "on_asset_event_emitted"):  # Airflow 3.2+
 
-    @hookimpl
-    def on_asset_event_emitted(asset_event: Any) -> None:
-        announced.append(asset_event.extra["recipient"])
+        @hookimpl
+        def on_asset_event_emitted(asset_event: Any) -> None:
+            announced.append(asset_event.extra["recipient"])
 
-    listener.on_asset_event_emitted = on_asset_event_emitted  # type: ignore[attr-defined]
+        listener.on_asset_event_emitted = on_asset_event_emitted  # type: ignore[attr-defined]
+        expected: list[str] = [f"user{i}@example.com" for i in range(5)]
+    else:  # Airflow 3.1 announces the asset, not the event
+
+        @hookimpl
+        def on_asset_changed(asset: Any) -> None:
+            announced.append(asset.uri)
+
+        listener.on_asset_changed = on_asset_changed  # type: ignore[attr-defined]
+        expected = [URI] * 5
     monkeypatch.setitem(sys.modules, listener.__name__, listener)
     manager = get_listener_manager()
     manager.add_listener(listener)
@@ -100,5 +110,5 @@ def test_with_an_asset_listener_every_event_is_announced(scheduled_dag: str, mon
         record_posts([("default", [_bounce(i)]) for i in range(5)])
     finally:
         manager.pm.unregister(listener)
-    assert announced == [f"user{i}@example.com" for i in range(5)]
+    assert announced == expected
     assert len(_stored()[0]) == 5

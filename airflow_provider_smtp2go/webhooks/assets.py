@@ -212,16 +212,17 @@ def _listeners_watch_assets() -> bool:
 
 
 def _count_asset_updates(count: int) -> None:
-    """The ``asset.updates`` metric that ``register_asset_change`` sends, for events inserted in bulk."""
-    try:
-        from airflow.sdk.observability import stats  # noqa: PLC0415  (Airflow 3.2+)
+    """The ``asset.updates`` metric that ``register_asset_change`` sends, for events inserted in bulk.
 
-        incr: Any = stats.incr
-    except ImportError:
-        from airflow.stats import Stats  # noqa: PLC0415  (Airflow 3.1)
+    Counted through the very object Airflow's asset manager uses (``stats`` on 3.3, ``Stats``
+    before), since where it lives moved in every minor; a metric must never fail an ingest.
+    """
+    from airflow.assets import manager  # noqa: PLC0415
 
-        incr = Stats.incr
-    incr("asset.updates", count)
+    sink = getattr(manager, "stats", None) or getattr(manager, "Stats", None)
+    incr = getattr(sink, "incr", None)
+    if incr is not None:
+        incr("asset.updates", count)
 
 
 def _asset_model(session: Session, uri: str) -> Any:

@@ -148,21 +148,23 @@ def _record_once(accounts: list[str], keyed: list[list[tuple[str, ActivityEvent]
         for index, key, ev in new:
             extra = {**ev.to_dict(), "account": accounts[index], "dedupe_key": key}
             by_uri.setdefault(asset_uri(ev.event, accounts[index]), []).append((index, extra, ev))
+        for_triggers: list[tuple[int, ActivityEvent]] = []
         for uri, items in by_uri.items():
             asset = _asset_model(session, uri)
             ids = _add_asset_events(session, asset, [extra for _, extra, _ in items])
             for (index, _, ev), event_id in zip(items, ids, strict=True):
                 created[index].append(event_id)
-                _remember_for_triggers(session, asset, ev)
+                for_triggers.append((int(asset.id), ev))
+        _remember_for_triggers(session, for_triggers)
     return created
 
 
-def _remember_for_triggers(session: Session, asset: Any, event: ActivityEvent) -> None:
-    """Where a deferred sensor's trigger finds the event, in this same transaction (Airflow 3.3+)."""
+def _remember_for_triggers(session: Session, entries: list[tuple[int, ActivityEvent]]) -> None:
+    """Where a deferred sensor's trigger finds the events, in this same transaction (Airflow 3.3+)."""
     from airflow_provider_smtp2go.webhooks import inbox  # noqa: PLC0415
 
     if inbox.AVAILABLE:
-        inbox.remember(session, int(asset.id), event)
+        inbox.remember_many(session, entries)
 
 
 def _add_asset_events(session: Session, asset: Any, extras: list[dict[str, Any]]) -> list[int]:

@@ -6,10 +6,10 @@ supervisor, which talks to the Execution API). What a trigger *can* read there, 
 3.3+, is the **asset state store**: ``AssetStateStoreAccessor(uri=...).aget(key)`` sends
 ``GetAssetStateStoreByUri`` to the supervisor, which answers from the Execution API
 (``/execution/state-store/asset/by-uri/value``).  So the receiver, in the **same
-transaction** as the asset event and its dedupe receipt (:func:`remember`), writes each
-event under the asset of its type, ``smtp2go://<account>/<event type>``, keyed by
-``email_id``; the trigger reads those keys each interval (:func:`read_events`) and feeds the
-events to the same :func:`~airflow_provider_smtp2go.activity_watch.conditions.evaluate` as
+transaction** as the asset events and their dedupe receipts (:func:`remember_many`: one
+read and one upsert per batch), writes each event under the asset of its type,
+``smtp2go://<account>/<event type>``, keyed by ``email_id``; the trigger reads those keys
+each interval (:func:`read_events`) and feeds the events to the same :func:`~airflow_provider_smtp2go.activity_watch.conditions.evaluate` as
 polling.  No SMTP2GO call, no new credentials, no new endpoint in the api-server.
 
 Rejected: the receipt table (reading it from a trigger needs a DB session, which Airflow 3
@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_smtp2go._compat import AIRFLOW_VERSION
@@ -68,25 +69,138 @@ def inbox_key(email_id: str) -> str:
     return f"email:{email_id}"
 
 
-def remember(session: Session, asset_id: int, event: ActivityEvent) -> None:
-    """Record ``event`` as the newest of its type for its email, in the caller's transaction.
+InboxEntry = tuple[int, ActivityEvent]
+"""One event to file and the id of its type's asset."""
 
-    Keeps the stored event when it is newer (webhooks arrive out of order).
+UPSERT_DIALECTS = frozenset({"postgresql", "sqlite", "mysql"})
+"""Where :func:`remember_many` writes a batch in one statement (elsewhere: one backend call per event)."""
+
+ROWS_PER_STATEMENT = 500
+"""At most this many entries per read and per upsert: 2,000 bound parameters, far below every
+database's limit (SQLite 32,766, PostgreSQL 65,535), so a writer batch is one read and one write."""
+
+
+def supersedes(event: ActivityEvent, held: datetime | None) -> bool:
+    """Whether ``event`` replaces an entry dated ``held``: the one home of "the newest wins".
+
+    Webhooks arrive out of order, so an older event never replaces a newer one; at the same
+    second the later arrival wins; an entry with no readable date (``None``) is replaced.
+
+    >>> from datetime import datetime, timezone
+    >>> ev = ActivityEvent.from_api({"email_id": "e1", "event": "opened", "date": "2026-11-26T10:00:00Z"})
+    >>> supersedes(ev, datetime(2026, 11, 26, 10, 5, tzinfo=timezone.utc)), supersedes(ev, None)
+    (False, True)
     """
-    from airflow._shared.state import AssetScope  # noqa: PLC0415  (Airflow 3.3+ only)
-    from airflow.state import get_state_backend  # noqa: PLC0415
+    return held is None or not held > event.date
 
+
+def remember(session: Session, asset_id: int, event: ActivityEvent) -> None:
+    """:func:`remember_many` for one event."""
+    remember_many(session, [(asset_id, event)])
+
+
+def remember_many(session: Session, entries: Iterable[InboxEntry]) -> int:
+    """File each event as the newest of its type for its email, in the caller's transaction.
+
+    A batch costs one read of the stored entries and one upsert (per :data:`ROWS_PER_STATEMENT`
+    entries), not a read and a write per event: the receiver's group commit hands over up to
+    hundreds of events at once.  Several events for one key in ``entries``, or one older than
+    the stored entry, are settled by :func:`supersedes`.  Returns how many entries it wrote.
+
+    >>> from airflow.utils.session import create_session  # doctest: +SKIP
+    >>> ev = ActivityEvent.from_api({"email_id": "e1", "event": "opened", "date": "2026-11-26T10:00:00Z"})
+    >>> with create_session() as session:  # doctest: +SKIP
+    ...     remember_many(session, [(asset_id, ev)])
+    1
+    """
+    from airflow.state import get_state_backend  # noqa: PLC0415  (Airflow 3.3+ only)
+    from airflow.state.metastore import MetastoreBackend  # noqa: PLC0415
+    from airflow.utils.sqlalchemy import get_dialect_name  # noqa: PLC0415
+
+    newest: dict[tuple[int, str], ActivityEvent] = {}
+    for asset_id, event in entries:
+        slot = (asset_id, inbox_key(event.email_id))
+        if slot not in newest or supersedes(event, newest[slot].date):
+            newest[slot] = event
     backend = get_state_backend()
-    scope = AssetScope(asset_id=asset_id)
-    key = inbox_key(event.email_id)
-    stored = backend.get(scope, key, session=session)
-    if stored is not None:
-        try:
-            if parse_api_datetime(str(json.loads(stored)["date"])) > event.date:
-                return
-        except (ValueError, KeyError, TypeError):
-            pass  # an unreadable value is replaced
-    backend.set(scope, key, json.dumps(event.to_dict()), session=session)
+    if not isinstance(backend, MetastoreBackend) or get_dialect_name(session) not in UPSERT_DIALECTS:
+        return _remember_one_by_one(session, backend, newest)
+    # A fixed lock order, so two replicas upserting overlapping keys cannot deadlock.
+    slots = sorted(newest)
+    written = 0
+    for start in range(0, len(slots), ROWS_PER_STATEMENT):
+        chunk = {slot: newest[slot] for slot in slots[start : start + ROWS_PER_STATEMENT]}
+        held = _stored_dates(session, list(chunk))
+        rows = {slot: ev for slot, ev in chunk.items() if slot not in held or supersedes(ev, held[slot])}
+        if rows:
+            session.execute(_upsert(get_dialect_name(session), rows))
+            written += len(rows)
+    return written
+
+
+def _remember_one_by_one(session: Session, backend: Any, newest: dict[tuple[int, str], ActivityEvent]) -> int:
+    """Through a custom state backend's own ``get``/``set`` (no bulk API there); UNVERIFIED beyond the metastore."""
+    from airflow._shared.state import AssetScope  # noqa: PLC0415
+
+    written = 0
+    for (asset_id, key), event in sorted(newest.items()):
+        scope = AssetScope(asset_id=asset_id)
+        stored = backend.get(scope, key, session=session)
+        if stored is None or supersedes(event, _date_of(stored)):
+            backend.set(scope, key, json.dumps(event.to_dict()), session=session)
+            written += 1
+    return written
+
+
+def _date_of(value: str) -> datetime | None:
+    """The date of a stored entry; ``None`` when unreadable (then it is replaced)."""
+    try:
+        return parse_api_datetime(str(json.loads(value)["date"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _stored_dates(session: Session, slots: list[tuple[int, str]]) -> dict[tuple[int, str], datetime | None]:
+    """The dates of the entries already stored under ``slots``, in one query."""
+    import sqlalchemy as sa  # noqa: PLC0415
+    from airflow.models.asset_state_store import AssetStateStoreModel as Model  # noqa: PLC0415
+
+    found = session.execute(
+        sa.select(Model.asset_id, Model.key, Model.value).where(sa.tuple_(Model.asset_id, Model.key).in_(slots))
+    )
+    return {(int(asset_id), str(key)): _date_of(value) for asset_id, key, value in found}
+
+
+def _upsert(dialect: str | None, rows: dict[tuple[int, str], ActivityEvent]) -> Any:
+    """One ``INSERT ... ON CONFLICT (asset_id, key) DO UPDATE`` for ``rows``, the columns Airflow's ``set`` writes.
+
+    Like ``MetastoreBackend.set`` (no writer kind), an update leaves the ``last_updated_by_*`` columns alone.
+    """
+    from airflow.models.asset_state_store import AssetStateStoreModel as Model  # noqa: PLC0415
+
+    now = datetime.now(timezone.utc)
+    values = [
+        {"asset_id": asset_id, "key": key, "value": json.dumps(event.to_dict()), "updated_at": now}
+        for (asset_id, key), event in rows.items()
+    ]
+    if dialect == "mysql":
+        from sqlalchemy.dialects.mysql import insert as mysql_insert  # noqa: PLC0415
+
+        my = mysql_insert(Model).values(values)
+        return my.on_duplicate_key_update(value=my.inserted.value, updated_at=my.inserted.updated_at)
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: PLC0415
+
+        pg = pg_insert(Model).values(values)
+        return pg.on_conflict_do_update(
+            index_elements=["asset_id", "key"], set_={"value": pg.excluded.value, "updated_at": pg.excluded.updated_at}
+        )
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: PLC0415
+
+    lite = sqlite_insert(Model).values(values)
+    return lite.on_conflict_do_update(
+        index_elements=["asset_id", "key"], set_={"value": lite.excluded.value, "updated_at": lite.excluded.updated_at}
+    )
 
 
 async def read_events(account: str, email_ids: Iterable[str], event_types: Iterable[str]) -> list[ActivityEvent]:

@@ -9,8 +9,9 @@ supervisor, which talks to the Execution API). What a trigger *can* read there, 
 transaction** as the asset events and their dedupe receipts (:func:`remember_many`: one
 read and one upsert per batch), writes each event under the asset of its type,
 ``smtp2go://<account>/<event type>``, keyed by ``email_id``; the trigger reads those keys
-each interval (:func:`read_events`) and feeds the events to the same :func:`~airflow_provider_smtp2go.activity_watch.conditions.evaluate` as
-polling.  No SMTP2GO call, no new credentials, no new endpoint in the api-server.
+each interval (:func:`read_events`) and feeds the events to the same
+:func:`~airflow_provider_smtp2go.activity_watch.conditions.evaluate` as polling.  No SMTP2GO
+call, no new credentials, no new endpoint in the api-server.
 
 Rejected: the receipt table (reading it from a trigger needs a DB session, which Airflow 3
 withholds from triggers); an HTTP read endpoint on the receiver (it works on 3.1+, but needs

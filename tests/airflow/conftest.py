@@ -237,6 +237,21 @@ def no_webhook_events(airflow_db: Path) -> Iterator[None]:
     forget()
 
 
+def activate_assets(*uris: str) -> None:
+    """What the dag-processor does for a sensor's inlets: mark the assets active (Airflow's
+    state-store read route answers only for active assets)."""
+    import sqlalchemy as sa
+    from airflow.models.asset import AssetActive, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        for uri in uris:
+            if session.scalar(sa.select(AssetModel.id).where(AssetModel.uri == uri)) is None:
+                session.add(AssetModel(name=uri, uri=uri, group="smtp2go"))
+            if session.scalar(sa.select(AssetActive.uri).where(AssetActive.uri == uri)) is None:
+                session.add(AssetActive(name=uri, uri=uri))
+
+
 def sync_test_dag(dag_id: str) -> None:
     """Parse ``tests/airflow/dags/<dag_id>.py`` into the metadata DB as the scheduler would, unpaused (3.1+)."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import activate_assets
 
 from airflow_provider_smtp2go._compat import AIRFLOW_VERSION
 from airflow_provider_smtp2go.client.activity import ActivityEvent
@@ -52,20 +53,6 @@ def _event(email_id: str, event: str, minutes: int) -> ActivityEvent:
     return ActivityEvent.from_api({"email_id": email_id, "event": event, "date": when, "recipient": "jo@example.com"})
 
 
-def _activate(*uris: str) -> None:
-    """What the dag-processor does for a sensor's inlets: Airflow's read route finds only active assets."""
-    import sqlalchemy as sa
-    from airflow.models.asset import AssetActive, AssetModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        for uri in uris:
-            if session.scalar(sa.select(AssetModel.id).where(AssetModel.uri == uri)) is None:
-                session.add(AssetModel(name=uri, uri=uri, group="smtp2go"))
-            if session.scalar(sa.select(AssetActive.uri).where(AssetActive.uri == uri)) is None:
-                session.add(AssetActive(name=uri, uri=uri))
-
-
 def _read(uri: str, email_id: str) -> Any:
     """The inbox entry as a trigger gets it: Airflow's ``get_asset_state_store_by_uri`` route on the DB."""
     from airflow.api_fastapi.execution_api.routes.asset_state_store import get_asset_state_store_by_uri
@@ -97,7 +84,7 @@ def _statements() -> Iterator[list[str]]:
 def test_a_batch_with_several_events_per_email_keeps_the_newest(airflow_db: Path) -> None:
     from airflow_provider_smtp2go.webhooks.assets import record_posts
 
-    _activate("smtp2go://default/opened", "smtp2go://default/delivered")
+    activate_assets("smtp2go://default/opened", "smtp2go://default/delivered")
     run = uuid.uuid4().hex[:8]
     shuffled, stale = f"ib-{run}-1", f"ib-{run}-2"
     record_posts([("default", [_event(stale, "opened", 10)])])  # an earlier batch filed a newer one
@@ -132,7 +119,7 @@ def _inbox_statements(count: int) -> int:
 
 
 def test_one_batch_costs_a_bounded_number_of_statements(airflow_db: Path) -> None:
-    _activate("smtp2go://default/opened", "smtp2go://default/delivered")
+    activate_assets("smtp2go://default/opened", "smtp2go://default/delivered")
     _inbox_statements(2)  # both assets exist from here on
 
     small, large = _inbox_statements(4), _inbox_statements(60)
@@ -147,7 +134,7 @@ def test_remember_many_leaves_a_newer_stored_entry_and_replaces_an_unreadable_on
     from airflow.models.asset_state_store import AssetStateStoreModel
     from airflow.utils.session import create_session
 
-    _activate("smtp2go://default/clicked")
+    activate_assets("smtp2go://default/clicked")
     run = uuid.uuid4().hex[:8]
     newer, garbled = f"iu-{run}-1", f"iu-{run}-2"
     with create_session() as session:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import serve_asgi
+from conftest import activate_assets, serve_asgi
 
 from airflow_provider_smtp2go._compat import AIRFLOW_VERSION
 from airflow_provider_smtp2go.webhooks import inbox
@@ -113,20 +113,6 @@ def send(sb: Any, to: str) -> str:
         return client.send(Email(sender="ops@example.com", to=[to], subject="Hi", text_body="Hello")).email_id
 
 
-def activate(*uris: str) -> None:
-    """What the dag-processor does for the sensor's inlets: mark the assets active."""
-    import sqlalchemy as sa
-    from airflow.models.asset import AssetActive, AssetModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        for uri in uris:
-            if session.scalar(sa.select(AssetModel.id).where(AssetModel.uri == uri)) is None:
-                session.add(AssetModel(name=uri, uri=uri, group="smtp2go"))
-            if session.scalar(sa.select(AssetActive.uri).where(AssetActive.uri == uri)) is None:
-                session.add(AssetActive(name=uri, uri=uri))
-
-
 def first_event(trigger: Any, timeout: float) -> dict[str, Any]:
     async def first() -> dict[str, Any]:
         async for event in trigger.run():
@@ -145,7 +131,7 @@ def test_a_webhook_sourced_wait_completes_from_the_receiver_without_any_activity
     from airflow_provider_smtp2go.sensors.smtp2go import Smtp2goActivitySensor
     from airflow_provider_smtp2go.triggers.smtp2go import Smtp2goActivityTrigger
 
-    activate(*(f"smtp2go://default/{t}" for t in WATCHED))
+    activate_assets(*(f"smtp2go://default/{t}" for t in WATCHED))
     hook_up(sb, receiver, ["delivered", "bounce"])
     sb.webhooks.inject_fault("duplicate", count=2)
     email_id = send(sb, "reader@example.com")
@@ -174,7 +160,7 @@ def test_a_webhook_sourced_wait_fails_on_a_bounce_naming_the_recipient(
     from airflow_provider_smtp2go.sensors.smtp2go import Smtp2goActivitySensor
     from airflow_provider_smtp2go.triggers.smtp2go import Smtp2goActivityTrigger
 
-    activate(*(f"smtp2go://default/{t}" for t in WATCHED))
+    activate_assets(*(f"smtp2go://default/{t}" for t in WATCHED))
     hook_up(sb, receiver, ["delivered", "bounce"])
     email_id = send(sb, "gone+hard-bounce@example.com")
     payload = first_event(Smtp2goActivityTrigger(email_ids=[email_id], source="webhook", webhook_interval=0.2), 10)
@@ -233,7 +219,7 @@ def test_auto_completes_from_the_webhook_before_its_slow_poll(
 ) -> None:
     from airflow_provider_smtp2go.triggers.smtp2go import Smtp2goActivityTrigger
 
-    activate(*(f"smtp2go://default/{t}" for t in WATCHED))
+    activate_assets(*(f"smtp2go://default/{t}" for t in WATCHED))
     hook_up(sb, receiver, ["delivered"])
     email_id = send(sb, "reader@example.com")
     trigger = Smtp2goActivityTrigger(email_ids=[email_id], source="auto", poll_interval=60, webhook_interval=0.2)
@@ -318,7 +304,7 @@ def test_an_auto_event_watcher_fires_only_for_events_the_webhooks_missed(
     from airflow_provider_smtp2go.triggers.smtp2go import Smtp2goActivityEventTrigger
 
     monkeypatch.setattr(sources, "AUTO_POLL_INTERVAL", 0.3)
-    activate("smtp2go://default/hard-bounced")  # the watcher's asset: a parsed DAG declares it
+    activate_assets("smtp2go://default/hard-bounced")  # the watcher's asset: a parsed DAG declares it
     hook_up(sb, receiver, ["bounce"])
     trigger = Smtp2goActivityEventTrigger(event_types=["hard-bounced"], source="auto", poll_interval=0.1)
 

@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run until interrupted; returns the exit status."""
     args = build_parser().parse_args(argv)
+
+    def _terminate(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    # Before start(): the server thread answers as soon as the socket is bound, so a client
+    # may already send SIGTERM before the main thread runs another line.
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         sandbox = Smtp2goSandbox(
             host=args.host,
@@ -63,29 +70,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_non_loopback=args.allow_non_loopback,
             connection_timeout=args.connection_timeout,
         )
-        sandbox.start()
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            problem = f"port {args.port} on {args.host} is already in use; pass --port 0 to pick a free one"
-        else:
-            problem = f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
-        sys.stderr.write(f"smtp2go-sandbox: {problem}" + "\n")
-        return 2
     except ValueError as exc:
         sys.stderr.write(f"smtp2go-sandbox: {exc}" + "\n")
         return 2
-
-    def _terminate(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    sys.stdout.write(f"SMTP2GO sandbox listening on {sandbox.base_url}" + "\n")
-    sys.stdout.write(f"API key: {sandbox.api_key}" + "\n")
-    sys.stdout.write(
-        f"Inspect: curl -H '{CONTROL_HEADER}: 1' {sandbox.url}/_sandbox/messages   (Ctrl-C to stop)" + "\n"
-    )
-    sys.stdout.flush()
     try:
+        try:
+            sandbox.start()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                problem = f"port {args.port} on {args.host} is already in use; pass --port 0 to pick a free one"
+            else:
+                problem = f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+            sys.stderr.write(f"smtp2go-sandbox: {problem}" + "\n")
+            return 2
+        sys.stdout.write(f"SMTP2GO sandbox listening on {sandbox.base_url}" + "\n")
+        sys.stdout.write(f"API key: {sandbox.api_key}" + "\n")
+        sys.stdout.write(
+            f"Inspect: curl -H '{CONTROL_HEADER}: 1' {sandbox.url}/_sandbox/messages   (Ctrl-C to stop)" + "\n"
+        )
+        sys.stdout.flush()
         sandbox.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -114,6 +114,28 @@ class AirflowStack(ComponentStack):
     def log_text(self, name: str) -> str:
         return self.components[name].log_path.read_text(errors="replace")
 
+    def diagnostics(self) -> str:
+        """The components' log tails, then those of every task try that failed (the home is gone
+        after the test, so this is all a CI failure leaves behind)."""
+        return "\n".join([super().diagnostics(), *self._failed_task_logs()])
+
+    def _failed_task_logs(self, chars: int = 3000) -> list[str]:
+        try:
+            failed = self.query(
+                "SELECT dag_id, run_id, task_id, map_index FROM task_instance "
+                "WHERE state IN ('failed', 'up_for_retry') ORDER BY end_date DESC LIMIT 3"
+            )
+        except sqlite3.Error as exc:
+            return [f"----- failed tasks: the DB could not be read ({exc}) -----"]
+        tails = []
+        for dag_id, run_id, task_id, map_index in failed:
+            folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+            if map_index >= 0:
+                folder /= f"map_index={map_index}"
+            for path in sorted(folder.glob("attempt=*.log")):
+                tails.append(f"----- task log {path.relative_to(self.home)} (tail) -----\n{log_tail(path, chars)}")
+        return tails
+
 
 def _stack_env(home: Path, sandbox: Any, api_port: int) -> dict[str, str]:
     # Start from a clean slate: no AIRFLOW__*/AIRFLOW_CONN_* of the caller (or of another test

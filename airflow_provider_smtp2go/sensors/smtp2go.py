@@ -162,9 +162,10 @@ class Smtp2goActivitySensor(BaseSensorOperator):
         ``[smtp2go] activity_history_days`` or 30.
     :param smtp2go_conn_id: the connection to use.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
-    :param poke_before_defer: poke once on the worker before deferring (default False: N
-        sensors would cost N searches before sharing the triggerer's polls). Never with a
-        ``"webhook"`` source.
+    :param poke_before_defer: poll once on the worker before deferring (default False: N
+        sensors would cost N searches before sharing the triggerer's polls). The recorded
+        webhook events (``source="webhook"``/``"auto"``) are read before deferring either way:
+        that costs no SMTP2GO call.
     :param source: ``"poll"`` (default), ``"webhook"`` or ``"auto"``; ``"webhook"`` raises
         ``ValueError`` at DAG parse before Airflow 3.3.
     :param webhook_account: the receiver's account (``/smtp2go/webhooks/<account>``).
@@ -354,9 +355,12 @@ class Smtp2goActivitySensor(BaseSensorOperator):
             self._close_client()
 
     def _poke_then_defer(self, context: Context, condition: WaitCondition) -> Any:
-        if self.poke_before_defer:
+        # Recorded webhook events cost no SMTP2GO call, so they are read before every deferral:
+        # an event recorded before this try started (a late sensor, or a retry) ends the wait
+        # here, without a round trip through the triggerer.
+        if self.poke_before_defer or self._effective_source(condition) != "poll":
             try:
-                first = self.poke(context)
+                first = self._check(condition, poll=self.poke_before_defer)
             except AirflowFailException as exc:
                 if self.soft_fail:
                     raise AirflowSkipException(f"Skipping due to soft_fail: {exc}") from exc
@@ -402,13 +406,13 @@ class Smtp2goActivitySensor(BaseSensorOperator):
             )
             self.log.info("source='auto' polls only: %s", why)
 
-    def _events(self, condition: WaitCondition) -> list[ActivityEvent]:
-        """This poke's events: the webhook inbox (no SMTP2GO call) and/or one poll."""
+    def _events(self, condition: WaitCondition, *, poll: bool) -> list[ActivityEvent]:
+        """This poke's events: the webhook inbox (no SMTP2GO call) and/or, if ``poll``, one poll."""
         source = self._effective_source(condition)
         events: list[ActivityEvent] = []
         if source != "poll":
             events += inbox.read_events_now(self.webhook_account, condition.email_ids, condition.watched_event_types)
-        if source != "webhook":
+        if source != "webhook" and poll:
             events += poll_condition(
                 self._activity_client(),
                 condition,
@@ -421,8 +425,11 @@ class Smtp2goActivitySensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool | PokeReturnValue:
         condition = self._condition or self._resolve_condition(context)
         self._condition = condition
+        return self._check(condition, poll=True)
+
+    def _check(self, condition: WaitCondition, *, poll: bool) -> bool | PokeReturnValue:
         try:
-            events = self._events(condition)
+            events = self._events(condition, poll=poll)
         except Smtp2goRateLimitError as exc:
             self._not_yet(exc)
             return False

@@ -171,6 +171,36 @@ def test_a_webhook_sourced_wait_fails_on_a_bounce_naming_the_recipient(
     assert sb.request_count("activity/search") == 0
 
 
+def test_a_deferrable_webhook_sensor_reads_the_inbox_before_deferring(
+    sb: Any, receiver: str, comms: ExecutionApiComms
+) -> None:
+    """A retry (or a sensor starting late) finds its event recorded: it completes without deferring.
+
+    This is also what recovers a try that Airflow failed in the defer/resume race (README,
+    "Deferred sensors and Airflow's stale-success race").
+    """
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from airflow_provider_smtp2go.sensors.smtp2go import Smtp2goActivitySensor
+
+    activate_assets(*(f"smtp2go://default/{t}" for t in WATCHED))
+    hook_up(sb, receiver, ["delivered", "bounce"])
+    waiting = send(sb, "later+deliver-3600s@example.com")
+    sensor = Smtp2goActivitySensor(task_id="wait", email_ids=waiting, source="webhook", deferrable=True)
+    with pytest.raises(TaskDeferred):
+        sensor.execute({})
+    assert comms.reads == len(WATCHED)  # looked, found nothing, deferred
+
+    email_id = send(sb, "reader@example.com")
+    sb.clock.advance(60)
+    assert sb.webhooks.drain(10)
+    sensor = Smtp2goActivitySensor(task_id="wait", email_ids=email_id, source="webhook", deferrable=True)
+    result = sensor.execute({})
+    (delivered,) = result["events"]
+    assert (delivered["email_id"], delivered["recipient"]) == (email_id, "reader@example.com")
+    assert sb.request_count("activity/search") == 0
+
+
 def test_the_inbox_keeps_the_newest_event_when_webhooks_arrive_out_of_order(airflow_db: Path) -> None:
     from datetime import datetime, timedelta, timezone
 

@@ -149,3 +149,21 @@ def test_remember_many_leaves_a_newer_stored_entry_and_replaces_an_unreadable_on
     assert written == 1
     assert _read("smtp2go://default/clicked", newer)["date"] == _event(newer, "clicked", 9).date.isoformat()
     assert _read("smtp2go://default/clicked", garbled)["date"] == _event(garbled, "clicked", 2).date.isoformat()
+
+
+def test_the_read_of_stored_entries_searches_the_primary_key(airflow_db: Path) -> None:
+    """A row-value ``IN`` made SQLite scan the whole store once per batch (slower as it grew)."""
+    from airflow import settings
+    from airflow.utils.session import create_session
+
+    activate_assets("smtp2go://default/opened", "smtp2go://default/delivered")
+    _inbox_statements(2)
+    with _statements() as sent:
+        _inbox_statements(6)
+    [read] = [s for s in sent if s.lstrip().upper().startswith("SELECT") and "asset_state_store" in s]
+    assert settings.engine is not None
+    if settings.engine.dialect.name != "sqlite":
+        pytest.skip("the query plan is checked on SQLite, the database that scanned")
+    with create_session() as session:
+        plan = session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {read}", (0,) * read.count("?")).all()
+    assert not [row for row in plan if "SCAN asset_state_store" in str(row[-1])], plan

@@ -168,7 +168,8 @@ def _remember_for_triggers(session: Session, entries: list[tuple[int, ActivityEv
 
 
 def _add_asset_events(session: Session, asset: Any, extras: list[dict[str, Any]]) -> list[int]:
-    """Asset events for ``extras`` (one asset), in order; the last always through Airflow's own path.
+    """Asset events for ``extras`` (one asset, each with its own ``dedupe_key``), their ids in order;
+    the last always through Airflow's own path.
 
     ``AssetManager.register_asset_change`` costs ~3 ms of ORM work per event (it looks the
     asset and its consumers up again, flushes, queues DAG runs and calls listeners each time).
@@ -186,9 +187,14 @@ def _add_asset_events(session: Session, asset: Any, extras: list[dict[str, Any]]
 
     ids: list[int] = []
     if len(extras) > 1 and not _listeners_watch_assets():
+        table = AssetEvent.__table__
         rows = [{"asset_id": asset.id, "extra": extra} for extra in extras[:-1]]
-        statement = sa_insert(AssetEvent).returning(AssetEvent.id, sort_by_parameter_order=True)
-        ids = [int(event_id) for event_id in session.scalars(statement, rows)]
+        # RETURNING in no particular order is one multi-row INSERT on every backend; asking
+        # for parameter order makes SQLAlchemy send SQLite one INSERT per row.  So each id is
+        # matched to its event by the dedupe key in the returned extra.
+        returned = session.execute(sa_insert(table).returning(table.c.id, table.c.extra), rows)
+        by_key = {extra["dedupe_key"]: int(event_id) for event_id, extra in returned}
+        ids = [by_key[extra["dedupe_key"]] for extra in extras[:-1]]
         _count_asset_updates(len(ids))
         extras = extras[-1:]
     for extra in extras:

@@ -252,6 +252,25 @@ def activate_assets(*uris: str) -> None:
                 session.add(AssetActive(name=uri, uri=uri))
 
 
+@contextlib.contextmanager
+def sql_statements() -> Iterator[list[str]]:
+    """Every SQL statement sent to the metadata DB meanwhile (an executemany counts once)."""
+    from airflow import settings
+    from sqlalchemy import event
+
+    sent: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    assert settings.engine is not None
+    event.listen(settings.engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        event.remove(settings.engine, "before_cursor_execute", note)
+
+
 def sync_test_dag(dag_id: str) -> None:
     """Parse ``tests/airflow/dags/<dag_id>.py`` into the metadata DB as the scheduler would, unpaused (3.1+)."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import activate_assets
+from conftest import activate_assets, sql_statements
 
 from airflow_provider_smtp2go._compat import AIRFLOW_VERSION
 from airflow_provider_smtp2go.client.activity import ActivityEvent
@@ -62,25 +61,6 @@ def _read(uri: str, email_id: str) -> Any:
         return get_asset_state_store_by_uri(uri=uri, key=inbox.inbox_key(email_id), session=session).value
 
 
-@contextmanager
-def _statements() -> Iterator[list[str]]:
-    """Every SQL statement sent to the metadata DB meanwhile (an executemany counts once)."""
-    from airflow import settings
-    from sqlalchemy import event
-
-    sent: list[str] = []
-
-    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        sent.append(statement)
-
-    assert settings.engine is not None
-    event.listen(settings.engine, "before_cursor_execute", note)
-    try:
-        yield sent
-    finally:
-        event.remove(settings.engine, "before_cursor_execute", note)
-
-
 def test_a_batch_with_several_events_per_email_keeps_the_newest(airflow_db: Path) -> None:
     from airflow_provider_smtp2go.webhooks.assets import record_posts
 
@@ -112,7 +92,7 @@ def _inbox_statements(count: int) -> int:
 
     run = uuid.uuid4().hex[:8]
     posts = [("default", [_event(f"ic-{run}-{i}", ("opened", "delivered")[i % 2], i % 7)]) for i in range(count)]
-    with _statements() as sent:
+    with sql_statements() as sent:
         recorded = record_posts(posts)
     assert sum(r.created for r in recorded) == count
     return sum("asset_state_store" in s for s in sent)
@@ -158,7 +138,7 @@ def test_the_read_of_stored_entries_searches_the_primary_key(airflow_db: Path) -
 
     activate_assets("smtp2go://default/opened", "smtp2go://default/delivered")
     _inbox_statements(2)
-    with _statements() as sent:
+    with sql_statements() as sent:
         _inbox_statements(6)
     [read] = [s for s in sent if s.lstrip().upper().startswith("SELECT") and "asset_state_store" in s]
     assert settings.engine is not None

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from conftest import sync_test_dag
+from conftest import sql_statements, sync_test_dag
 
 from airflow_provider_smtp2go._compat import AIRFLOW_V_3_1_PLUS
 
@@ -67,12 +67,16 @@ def test_a_batch_is_one_queue_entry_whose_run_consumes_every_event(scheduled_dag
     from airflow_provider_smtp2go.webhooks.assets import record_posts
 
     posts = [("default", [_bounce(i)]) for i in range(12)] + [("default", [_bounce(0)])]  # the last: a duplicate
-    recorded = record_posts(posts)
+    with sql_statements() as sent:
+        recorded = record_posts(posts)
 
     assert [(r.created, r.duplicates) for r in recorded] == [(1, 0)] * 12 + [(0, 1)]
     events, queued = _stored()
     assert [extra["recipient"] for _, _, extra in events] == [f"user{i}@example.com" for i in range(12)]
     assert [r.asset_event_ids[0] for r in recorded[:12]] == [event_id for event_id, _, _ in events]
+    # One multi-row INSERT for the first eleven (SQLAlchemy sends SQLite one per row when the
+    # RETURNING rows must come in parameter order), one through register_asset_change.
+    assert sum(s.lstrip().upper().startswith("INSERT INTO ASSET_EVENT ") for s in sent) == 2
     [(dag_id, queued_at)] = queued
     assert dag_id == scheduled_dag
     # What the scheduler's run will consume: every event at or before the queue entry.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -86,3 +87,25 @@ def test_a_caller_that_gave_up_is_not_recorded() -> None:
 
     asyncio.run(main())
     assert recorded == ["first", "kept"]
+
+
+def test_an_idle_writer_records_a_lone_post_at_once() -> None:
+    writer = EventWriter(lambda posts: [len(events) for _, events in posts], linger=30.0)
+    started = time.monotonic()
+    assert writer.submit("default", ["e1"]).result(timeout=10) == 1
+    assert time.monotonic() - started < 10  # it did not wait out the linger
+
+
+def test_a_busy_writer_waits_for_more_posts_before_its_next_transaction() -> None:
+    gate, sizes = threading.Event(), []
+    writer = EventWriter(_gated(gate, sizes), linger=30.0, max_batch=2)
+    first = writer.submit("first", ["e"])
+    time.sleep(0.05)  # the writer holds "first" alone (idle: no wait) in its slow transaction
+    queued = [writer.submit(f"q{i}", ["e"]) for i in range(2)]
+    gate.set()
+    assert [f.result(timeout=10) for f in (first, *queued)] == ["first:1", "q0:1", "q1:1"]
+    late = writer.submit("late", ["e"])
+    time.sleep(0.1)  # busy (the last transaction had two posts): "late" waits for company
+    later = writer.submit("later", ["e"])
+    assert [late.result(timeout=10), later.result(timeout=10)] == ["late:1", "later:1"]
+    assert sizes == [1, 2, 2]

@@ -321,8 +321,10 @@ def test_two_hundred_triggers_share_two_requests_per_interval(sb: Smtp2goSandbox
     events = asyncio.run(scenario())
     assert {e.payload["status"] for e in events} == {"success"}
     requests = sb.request_count("activity/search")
-    assert requests % 2 == 0  # every poll is exactly two chunks of 100 ids
-    assert requests <= 2 * 10
+    # Shared: two chunks of 100 ids per poll (200 requests per poll if each trigger polled).
+    # Not always an even total: a poll straddling the clock advance ends one chunk's waiters
+    # only, and the next poll then asks for the other chunk alone.
+    assert 2 <= requests <= 2 * 10
 
 
 def test_event_trigger_fires_once_per_new_bounce(sb: Smtp2goSandbox) -> None:

@@ -176,8 +176,8 @@ def test_a_deferrable_webhook_sensor_reads_the_inbox_before_deferring(
 ) -> None:
     """A retry (or a sensor starting late) finds its event recorded: it completes without deferring.
 
-    This is also what recovers a try that Airflow failed in the defer/resume race (README,
-    "Deferred sensors and Airflow's stale-success race").
+    This is also what recovers a try that Airflow failed in its defer/resume race (README,
+    "Sensors fed by webhooks": give them ``retries=1``).
     """
     from airflow.sdk.exceptions import TaskDeferred
 

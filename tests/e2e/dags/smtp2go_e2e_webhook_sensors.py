@@ -45,7 +45,7 @@ with DAG(
         timeout=timedelta(minutes=10),
         # Airflow 3.3.2 may fail a deferred try whose trigger fires within seconds of the
         # deferral (apache/airflow#67287, #72716); the retry reads the recorded event before
-        # deferring and completes at once. README: "Deferred sensors and Airflow's stale-success race".
+        # deferring and completes at once (README, "Sensors fed by webhooks").
         retries=1,
         retry_delay=timedelta(seconds=1),
     ).expand(email_ids=send.output)

@@ -96,11 +96,6 @@ def supersedes(event: ActivityEvent, held: datetime | None) -> bool:
     return held is None or not held > event.date
 
 
-def remember(session: Session, asset_id: int, event: ActivityEvent) -> None:
-    """:func:`remember_many` for one event."""
-    remember_many(session, [(asset_id, event)])
-
-
 def remember_many(session: Session, entries: Iterable[InboxEntry]) -> int:
     """File each event as the newest of its type for its email, in the caller's transaction.
 
@@ -218,19 +213,13 @@ def _upsert_statement(dialect: str | None) -> Any:
 
         my = mysql_insert(table)
         return my.on_duplicate_key_update(value=my.inserted.value, updated_at=my.inserted.updated_at)
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: PLC0415
-
-        pg = pg_insert(table)
-        return pg.on_conflict_do_update(
-            index_elements=["asset_id", "key"], set_={"value": pg.excluded.value, "updated_at": pg.excluded.updated_at}
-        )
+    from sqlalchemy.dialects.postgresql import insert as pg_insert  # noqa: PLC0415
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: PLC0415
 
-    lite = sqlite_insert(table)
-    return lite.on_conflict_do_update(
-        index_elements=["asset_id", "key"], set_={"value": lite.excluded.value, "updated_at": lite.excluded.updated_at}
-    )
+    # PostgreSQL and SQLite spell the upsert the same way.
+    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+    changed = {"value": upsert.excluded.value, "updated_at": upsert.excluded.updated_at}
+    return upsert.on_conflict_do_update(index_elements=["asset_id", "key"], set_=changed)
 
 
 async def read_events(account: str, email_ids: Iterable[str], event_types: Iterable[str]) -> list[ActivityEvent]:

@@ -238,6 +238,16 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "3600",
                         "default": "0",
                     },
+                    "webhook_freeze_startup_heap": {
+                        "description": "On its first post, the webhook receiver moves the api-server's "
+                        "startup objects out of Python's cyclic garbage collector (gc.freeze), so that full "
+                        "collections no longer walk them on every few hundred requests. False leaves the "
+                        "collector as the process set it.",
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    },
                 },
             }
         },

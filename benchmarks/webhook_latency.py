@@ -1,7 +1,8 @@
 """Webhooks vs polling: event-to-DAG-run latency, and the receiver's ingest rate on one api-server worker.
 
     python benchmarks/webhook_latency.py [--events 3000] [--posters 4x16] [--latency-events 20]
-        [--baseline-src /work/baseline] [--db sqlite,postgres] [--skip-ingest] [--skip-latency]
+        [--baseline-src /work/baseline] [--baseline-setting SECTION.KEY=VALUE ...]
+        [--db sqlite,postgres] [--skip-ingest] [--skip-latency]
 
 Everything is real and on 127.0.0.1: ``airflow api-server --workers 1`` serving the provider's
 plugin at ``/smtp2go/webhooks``, a fresh sqlite metadata DB per server, HTTP over loopback.
@@ -15,7 +16,9 @@ receipt, committed before the answer), ``duplicate`` (each post already recorded
 (half and half).  Every answer is checked, and the DB must hold exactly one asset event per
 distinct event.  With ``--baseline-src`` the same phases run first against a second server
 importing the provider from that checkout (``PYTHONPATH``), so the ratio is measured in one
-command.  Besides posts/s (wall clock, which a shared machine distorts) it reports the
+command; ``--baseline-setting`` runs the baseline with Airflow settings of its own instead (or as
+well), e.g. ``smtp2go.webhook_freeze_startup_heap=False`` for this tree without the receiver's
+startup-heap freeze.  Besides posts/s (wall clock, which a shared machine distorts) it reports the
 server's CPU per post (``/proc``, the api-server's process group), whose inverse is what one
 worker does with a core to itself.  ``--db postgres`` runs the phases on a throw-away
 PostgreSQL (loopback, default durability).  Target: >= 500 new events/s.
@@ -94,7 +97,12 @@ class Server:
 
 @contextlib.contextmanager
 def deployment(
-    components: tuple[str, ...], *, src: str | None = None, dag: str | None = None, db_url: str | None = None
+    components: tuple[str, ...],
+    *,
+    src: str | None = None,
+    dag: str | None = None,
+    db_url: str | None = None,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """A fresh AIRFLOW_HOME, migrated DB (sqlite unless ``db_url``) and ``components``; all killed on exit."""
     home = Path(tempfile.mkdtemp(prefix="smtp2go-webhook-latency-"))
@@ -115,6 +123,9 @@ def deployment(
     )
     if db_url:
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = db_url
+    for name, value in (settings or {}).items():  # "section.key"
+        section, _, key = name.partition(".")
+        env[f"AIRFLOW__{section.upper()}__{key.upper()}"] = value
     if src:
         env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     airflow = str(Path(sys.executable).with_name("airflow"))
@@ -227,11 +238,17 @@ def group_cpu_seconds(pgid: int) -> float:
 
 
 def ingest(
-    n: int, procs: int, threads: int, src: str | None, db_url: str | None = None
+    n: int,
+    procs: int,
+    threads: int,
+    src: str | None,
+    *,
+    db_url: str | None = None,
+    settings: dict[str, str] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Per phase: (posts/s, server CPU ms per post) against one api-server worker running ``src``'s provider."""
     rates: dict[str, tuple[float, float]] = {}
-    with deployment(("api-server",), src=src, db_url=db_url) as server:
+    with deployment(("api-server",), src=src, db_url=db_url, settings=settings) as server:
         if db_url:
             _pg_declare_asset(db_url)
         else:
@@ -465,19 +482,22 @@ def print_ingest(runs: dict[str, dict[str, tuple[float, float]]], procs: int, th
     )
 
 
-def run_ingest(db: str, events: int, procs: int, threads: int, baseline_src: str | None) -> None:
+def run_ingest(
+    db: str, events: int, procs: int, threads: int, *, baseline_src: str | None, baseline_settings: dict[str, str]
+) -> None:
     """The ingest phases on ``db`` (``sqlite`` or ``postgres``), for the baseline (if any) then this tree."""
     if db not in ("sqlite", "postgres"):
         raise SystemExit(f"--db takes sqlite and/or postgres, not {db!r}")
     with contextlib.ExitStack() as stack:
         new_database = stack.enter_context(postgres()) if db == "postgres" else None
         runs = {}
-        for name, src in (("baseline", baseline_src), ("this tree", None)):
-            if name == "baseline" and not src:
+        for name, src, settings in (("baseline", baseline_src, baseline_settings), ("this tree", None, {})):
+            if name == "baseline" and not (src or settings):
                 continue
-            print(f"ingest on {db}: {name} ({src or 'this checkout'}) ...", flush=True)
+            described = ", ".join([src or "this checkout", *(f"{k}={v}" for k, v in settings.items())])
+            print(f"ingest on {db}: {name} ({described}) ...", flush=True)
             url = new_database(name.replace(" ", "_")) if new_database else None
-            runs[name] = ingest(events, procs, threads, src, url)
+            runs[name] = ingest(events, procs, threads, src, db_url=url, settings=settings)
     print_ingest(runs, procs, threads, "PostgreSQL (fsync and synchronous_commit on)" if db == "postgres" else "sqlite")
 
 
@@ -487,15 +507,33 @@ def main() -> None:
     parser.add_argument("--posters", default="4x16", help="poster processes x threads (default 4x16)")
     parser.add_argument("--latency-events", type=int, default=20)
     parser.add_argument("--baseline-src", help="a checkout whose provider to measure first (e.g. /work/baseline)")
+    parser.add_argument(
+        "--baseline-setting",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="an Airflow setting for the baseline's api-server (repeatable); without --baseline-src, "
+        "the baseline is this tree with these settings",
+    )
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--db", default="sqlite", help="ingest databases, comma-separated: sqlite,postgres")
     args = parser.parse_args()
     procs, threads = (int(x) for x in args.posters.split("x"))
+    baseline_settings = dict(setting.split("=", 1) for setting in args.baseline_setting)
+    if any("." not in name for name in baseline_settings):
+        raise SystemExit("--baseline-setting takes SECTION.KEY=VALUE, e.g. smtp2go.webhook_freeze_startup_heap=False")
 
     if not args.skip_ingest:
         for db in args.db.split(","):
-            run_ingest(db.strip(), args.events, procs, threads, args.baseline_src)
+            run_ingest(
+                db.strip(),
+                args.events,
+                procs,
+                threads,
+                baseline_src=args.baseline_src,
+                baseline_settings=baseline_settings,
+            )
 
     if not args.skip_latency:
         print(f"\nlatency: {args.latency_events} hard bounces, one at a time ...", flush=True)

@@ -33,9 +33,14 @@ def _apps() -> list[dict[str, Any]]:
     if not AIRFLOW_V_3_1_PLUS:
         log.info(NEEDS.format(".".join(map(str, AIRFLOW_VERSION))))
         return []
+    from airflow.configuration import conf  # noqa: PLC0415
+
+    from airflow_provider_smtp2go.webhooks.heap import StartupHeap  # noqa: PLC0415
     from airflow_provider_smtp2go.webhooks.receiver import create_app  # noqa: PLC0415  (imports FastAPI)
 
-    return [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "SMTP2GO webhooks"}]
+    freeze = conf.getboolean("smtp2go", "webhook_freeze_startup_heap", fallback=True)
+    app = create_app(heap=StartupHeap() if freeze else None)
+    return [{"app": app, "url_prefix": URL_PREFIX, "name": "SMTP2GO webhooks"}]
 
 
 class Smtp2goWebhooksPlugin(AirflowPlugin):

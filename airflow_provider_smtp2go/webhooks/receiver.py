@@ -14,6 +14,9 @@ account's connection (:mod:`.auth`).  Each post is handled in this order:
    again.  Only then ``200 {"created": n, "duplicates": m, "ignored": k}``.  A database
    failure answers ``503``, so SMTP2GO retries.
 
+The first post also freezes the api-server's startup heap, once (:mod:`.heap`), which takes
+full garbage collections off every later post.
+
 No Airflow authentication applies to plugin apps (the api-server mounts them as they are), so
 this app does its own, and it has no other routes than ``GET /health`` (no auth, no data).
 Requires Airflow 3.1+ (FastAPI plugin apps); on older Airflow :func:`create_app` raises.
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_smtp2go.webhooks.assets import ACCOUNT_PATTERN, DEFAULT_ACCOUNT, Recorded
 from airflow_provider_smtp2go.webhooks.auth import SecretCache
 from airflow_provider_smtp2go.webhooks.events import WebhookPayloadError, parse_events
+from airflow_provider_smtp2go.webhooks.heap import StartupHeap
 from airflow_provider_smtp2go.webhooks.writer import EventWriter
 
 if TYPE_CHECKING:
@@ -54,11 +58,17 @@ class PayloadTooLarge(Exception):
 
 
 def create_app(
-    *, secrets: "SecretCache | None" = None, writer: "EventWriter | None" = None, max_body_bytes: int = MAX_BODY_BYTES
+    *,
+    secrets: "SecretCache | None" = None,
+    writer: "EventWriter | None" = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    heap: "StartupHeap | None" = None,
 ) -> "FastAPI":
     """A fresh receiver app (the plugin makes one; tests make their own).
 
-    Concurrent posts are recorded together by ``writer`` (group commit, :mod:`.writer`).
+    Concurrent posts are recorded together by ``writer`` (group commit, :mod:`.writer`).  With
+    ``heap``, the first post freezes the process's startup heap (:mod:`.heap`; the plugin passes
+    one unless ``[smtp2go] webhook_freeze_startup_heap`` is False).
     """
     from airflow_provider_smtp2go._compat import AIRFLOW_V_3_1_PLUS, AIRFLOW_VERSION  # noqa: PLC0415
 
@@ -77,20 +87,23 @@ def create_app(
         openapi_url=None,
     )
 
+    handling: dict[str, Any] = {"cache": cache, "writer": ingest, "max_body_bytes": max_body_bytes, "heap": heap}
+
     @app.get("/health")
     async def health() -> "dict[str, str]":
         return {"status": "ok"}
 
     @app.post("/")
     async def receive_default(request: Request) -> JSONResponse:
-        return await _receive(request, DEFAULT_ACCOUNT, cache, ingest, max_body_bytes)
+        return await _receive(request, DEFAULT_ACCOUNT, **handling)
 
     @app.post("/{account}")
     async def receive(account: str, request: Request) -> JSONResponse:
-        return await _receive(request, account, cache, ingest, max_body_bytes)
+        return await _receive(request, account, **handling)
 
     app.state.secrets = cache
     app.state.writer = ingest
+    app.state.heap = heap
     return app
 
 
@@ -101,12 +114,20 @@ def _answer(status: int, body: "dict[str, Any]", headers: "dict[str, str] | None
 
 
 async def _receive(
-    request: "StarletteRequest", account: str, cache: SecretCache, writer: EventWriter, max_body_bytes: int
+    request: "StarletteRequest",
+    account: str,
+    *,
+    cache: SecretCache,
+    writer: EventWriter,
+    max_body_bytes: int,
+    heap: "StartupHeap | None",
 ) -> "JSONResponse":
     import asyncio  # noqa: PLC0415
 
     from starlette.concurrency import run_in_threadpool  # noqa: PLC0415
 
+    if heap is not None and not heap.done:
+        heap.freeze_once()
     if not ACCOUNT_PATTERN.match(account):
         return _answer(404, {"detail": "unknown account"})
     fresh, secret = cache.peek(account)

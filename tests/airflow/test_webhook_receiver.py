@@ -314,6 +314,73 @@ def test_sandbox_deliveries_with_duplicates_and_retries_become_one_event_each(se
     assert sorted(e["recipient"] for e in asset_events("smtp2go://default/processed")) == sorted(to)
 
 
+# -- the startup heap -----------------------------------------------------------------------------
+
+
+class RecordingCollector:
+    """Stands in for :mod:`gc` (freezing pytest's own heap would outlive the test)."""
+
+    def __init__(self, enabled: bool = True, frozen: int = 0) -> None:
+        self.enabled, self.frozen, self.calls = enabled, frozen, []
+
+    def isenabled(self) -> bool:
+        return self.enabled
+
+    def get_freeze_count(self) -> int:
+        return self.frozen
+
+    def collect(self) -> int:
+        self.calls.append("collect")
+        return 0
+
+    def freeze(self) -> None:
+        self.calls.append("freeze")
+        self.frozen = 650_000
+
+
+def test_the_first_post_freezes_the_startup_heap_once(no_webhook_events: None, webhook_conn: None) -> None:
+    from fastapi.testclient import TestClient
+
+    from airflow_provider_smtp2go.webhooks.heap import StartupHeap
+    from airflow_provider_smtp2go.webhooks.receiver import create_app
+
+    collector = RecordingCollector()
+    with TestClient(create_app(heap=StartupHeap(collector=collector))) as client:
+        assert client.get("/health").status_code == 200
+        assert collector.calls == []  # a health probe is not a post
+        assert client.post("/", content=bounce_form(), headers={**FORM, **BEARER}).status_code == 200
+        assert collector.calls == ["collect", "freeze"]  # garbage is collected before freezing
+        assert client.post("/", content=bounce_form(id="e2"), headers={**FORM, **BEARER}).status_code == 200
+    assert collector.calls == ["collect", "freeze"]
+
+
+@pytest.mark.parametrize("collector", [RecordingCollector(enabled=False), RecordingCollector(frozen=12)])
+def test_a_process_that_manages_its_collector_is_left_alone(
+    collector: RecordingCollector, no_webhook_events: None, webhook_conn: None
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from airflow_provider_smtp2go.webhooks.heap import StartupHeap
+    from airflow_provider_smtp2go.webhooks.receiver import create_app
+
+    with TestClient(create_app(heap=StartupHeap(collector=collector))) as client:
+        assert client.post("/", content=bounce_form(), headers={**FORM, **BEARER}).status_code == 200
+    assert collector.calls == []
+
+
+@pytest.mark.parametrize(("setting", "freezes"), [(None, True), ("False", False)])
+def test_the_plugin_freezes_unless_the_setting_says_no(
+    setting: str | None, freezes: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_provider_smtp2go.plugins.webhooks import _apps
+    from airflow_provider_smtp2go.webhooks.heap import StartupHeap
+
+    if setting is not None:
+        monkeypatch.setenv("AIRFLOW__SMTP2GO__WEBHOOK_FREEZE_STARTUP_HEAP", setting)
+    [entry] = _apps()
+    assert isinstance(entry["app"].state.heap, StartupHeap) is freezes
+
+
 # -- registration -------------------------------------------------------------------------------
 
 

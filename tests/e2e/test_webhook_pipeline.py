@@ -10,7 +10,8 @@ triggerer, sqlite) and the sandbox, which POSTs webhooks over loopback to the ap
    other 47 delivered twice (duplicates), and the receiver "down" for the first 2 attempts;
 4. exactly 50 asset events and exactly 50 asset-triggered runs of the DAG scheduled on
    ``smtp2go://default/hard-bounced``, each run's task seeing its own one address;
-5. the secret is in no component's log nor any task log.
+5. the secret is in no component's log nor any task log;
+6. the receiver froze the api-server's startup heap once, on its first post.
 
 Why the test paces the bounces: Airflow queues one run per (DAG, asset) and a run consumes
 every event recorded before the scheduler creates it, so bounces that land in the same
@@ -194,3 +195,7 @@ def test_fifty_hard_bounces_give_fifty_asset_triggered_runs(airflow_webhook_stac
     logs = [c.log_path for c in stack.components.values()] + sorted((stack.home / "logs").rglob("*.log"))
     leaked = [str(path) for path in logs if secret in path.read_text(errors="replace")]
     assert not leaked, f"the webhook secret appears in {leaked}"
+
+    # The real api-server's first post froze its startup heap (webhooks/heap.py), and only once.
+    froze = [line for line in stack.log_text("api-server").splitlines() if "out of the cyclic garbage" in line]
+    assert len(froze) == 1, froze

@@ -112,9 +112,11 @@ def claim(session: Session, account: str, keyed: Iterable[tuple[str, ActivityEve
     """
     global _claims  # noqa: PLW0603  (a per-process counter, for pruning now and then)
     now = datetime.now(timezone.utc)
+    # In key order: two replicas claiming overlapping keys then wait on each other in one order
+    # (the later gets IntegrityError and retries) and never deadlock.
     rows = [
         {"dedupe_key": key, "account": account, "event": ev.event, "email_id": ev.email_id[:250], "received_at": now}
-        for key, ev in keyed
+        for key, ev in sorted(keyed, key=lambda item: item[0])
     ]
     if not rows:
         return

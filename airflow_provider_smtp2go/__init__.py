@@ -243,7 +243,7 @@ def get_provider_info() -> dict[str, Any]:
                         "startup objects out of Python's cyclic garbage collector (gc.freeze), so that full "
                         "collections no longer walk them on every few hundred requests. False leaves the "
                         "collector as the process set it.",
-                        "version_added": "0.1.0",
+                        "version_added": "0.2.0",
                         "type": "boolean",
                         "example": "False",
                         "default": "True",

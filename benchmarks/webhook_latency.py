@@ -520,9 +520,9 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite", help="ingest databases, comma-separated: sqlite,postgres")
     args = parser.parse_args()
     procs, threads = (int(x) for x in args.posters.split("x"))
-    baseline_settings = dict(setting.split("=", 1) for setting in args.baseline_setting)
-    if any("." not in name for name in baseline_settings):
+    if any("=" not in setting or "." not in setting.split("=", 1)[0] for setting in args.baseline_setting):
         raise SystemExit("--baseline-setting takes SECTION.KEY=VALUE, e.g. smtp2go.webhook_freeze_startup_heap=False")
+    baseline_settings = dict(setting.split("=", 1) for setting in args.baseline_setting)
 
     if not args.skip_ingest:
         for db in args.db.split(","):

@@ -30,6 +30,7 @@ Example::
 
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at
 # runtime, and ``Request`` is imported inside create_app() (FastAPI is absent on Airflow 2).
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +88,7 @@ def create_app(
         openapi_url=None,
     )
 
-    handling: dict[str, Any] = {"cache": cache, "writer": ingest, "max_body_bytes": max_body_bytes, "heap": heap}
+    handle = functools.partial(_receive, cache=cache, writer=ingest, max_body_bytes=max_body_bytes, heap=heap)
 
     @app.get("/health")
     async def health() -> "dict[str, str]":
@@ -95,11 +96,11 @@ def create_app(
 
     @app.post("/")
     async def receive_default(request: Request) -> JSONResponse:
-        return await _receive(request, DEFAULT_ACCOUNT, **handling)
+        return await handle(request, DEFAULT_ACCOUNT)
 
     @app.post("/{account}")
     async def receive(account: str, request: Request) -> JSONResponse:
-        return await _receive(request, account, **handling)
+        return await handle(request, account)
 
     app.state.secrets = cache
     app.state.writer = ingest

@@ -253,15 +253,20 @@ def activate_assets(*uris: str) -> None:
 
 
 @contextlib.contextmanager
-def sql_statements() -> Iterator[list[str]]:
-    """Every SQL statement sent to the metadata DB meanwhile (an executemany counts once)."""
+def sql_statements(rows: list[tuple[str, list[Any]]] | None = None) -> Iterator[list[str]]:
+    """Every SQL statement sent to the metadata DB meanwhile (an executemany counts once).
+
+    With ``rows``, each statement's parameter rows are appended to it too, as ``(statement, rows)``.
+    """
     from airflow import settings
     from sqlalchemy import event
 
     sent: list[str] = []
 
-    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def note(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
         sent.append(statement)
+        if rows is not None:  # args: (context, executemany)
+            rows.append((statement, list(parameters) if args[-1] else [parameters]))
 
     assert settings.engine is not None
     event.listen(settings.engine, "before_cursor_execute", note)

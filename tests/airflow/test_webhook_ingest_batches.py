@@ -116,3 +116,26 @@ def test_with_an_asset_listener_every_event_is_announced(scheduled_dag: str, mon
         manager.pm.unregister(listener)
     assert announced == expected
     assert len(_stored()[0]) == 5
+
+
+def test_a_batch_claims_its_receipts_in_key_order(no_webhook_events: None) -> None:
+    """Two replicas claiming overlapping keys then lock them in one order: no deadlock, one waits and retries."""
+    from airflow_provider_smtp2go.webhooks.assets import record_posts
+    from airflow_provider_smtp2go.webhooks.dedupe import TABLE_NAME, dedupe_key
+
+    bounces = [_bounce(i) for i in range(20)]
+    keys = {dedupe_key("default", ev) for ev in bounces}
+    assert [dedupe_key("default", ev) for ev in bounces] != sorted(keys)  # the posts' order is not the keys'
+    rows: list[tuple[str, list[Any]]] = []
+    with sql_statements(rows):
+        record_posts([("default", [ev]) for ev in bounces])
+    insert = f"INSERT INTO {TABLE_NAME.upper()} "
+    claimed = [
+        value
+        for statement, params in rows
+        if statement.lstrip().upper().startswith(insert)
+        for row in params
+        for value in (row.values() if isinstance(row, dict) else row)
+        if value in keys
+    ]
+    assert claimed == sorted(keys)

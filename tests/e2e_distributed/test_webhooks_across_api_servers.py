@@ -14,20 +14,19 @@ What must hold: exactly 300 asset events and 300 receipts, one per bounce; every
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import secrets
-import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlencode
+from functools import partial
 
 import pytest
-from e2e_stack import free_port, kill_group
+from e2e_stack import api_healthy, free_port, stop_groups
+
+from airflow_provider_smtp2go.sandbox.webhook_payloads import encode
 
 from .conftest import STARTUP_TIMEOUT, DistributedStack
 
@@ -39,8 +38,9 @@ REPLICAS = ("api-webhooks-a", "api-webhooks-b")
 RETRIES = 20
 
 
-def bounce(i: int) -> bytes:
-    return urlencode(
+def bounce(i: int) -> tuple[str, bytes]:
+    """(Content-Type, body) of hard bounce ``i`` as SMTP2GO form-posts it (the sandbox's encoder)."""
+    return encode(
         [
             ("event", "bounce"),
             ("bounce", "hard"),
@@ -51,16 +51,9 @@ def bounce(i: int) -> bytes:
             ("rcpt", f"user{i}@example.com"),
             ("sender", "ops@example.com"),
             ("subject", "Invoice"),
-        ]
-    ).encode()
-
-
-def _health(port: int) -> bool:
-    with contextlib.suppress(OSError):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        conn.request("GET", f"{PREFIX}/health")
-        return conn.getresponse().status == 200
-    return False
+        ],
+        "form",
+    )
 
 
 @pytest.fixture
@@ -73,24 +66,21 @@ def replicas(dist_stack: DistributedStack) -> Iterator[tuple[str, dict[str, int]
         for name, port in ports.items():
             dist_stack.start(name, ["api-server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], conn)
         for name, port in ports.items():
-            dist_stack.wait_for(f"{name} to serve the receiver", lambda p=port: _health(p), timeout=STARTUP_TIMEOUT)
+            healthy = partial(api_healthy, f"http://127.0.0.1:{port}")  # plugins are mounted before it answers
+            dist_stack.wait_for(f"{name} to be healthy", healthy, timeout=STARTUP_TIMEOUT)
         yield token, ports
     finally:
-        for name in REPLICAS:
-            component = dist_stack.components.pop(name, None)
-            if component is not None:
-                kill_group(component.process, signal.SIGTERM)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    component.process.wait(timeout=20)
-                kill_group(component.process, signal.SIGKILL)
+        stopped = [c for c in (dist_stack.components.pop(name, None) for name in REPLICAS) if c is not None]
+        stop_groups((c.process for c in stopped), (c.home for c in stopped))
 
 
 def test_two_api_servers_record_each_event_once(
     dist_stack: DistributedStack, replicas: tuple[str, dict[str, int]]
 ) -> None:
     token, ports = replicas
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-www-form-urlencoded"}
-    bodies = [bounce(i) for i in range(BOUNCES)]
+    posts_of = [bounce(i) for i in range(BOUNCES)]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": posts_of[0][0]}
+    bodies = [body for _, body in posts_of]
     local = threading.local()
     answers: dict[str, list[int]] = {"created": [], "duplicates": [], "retried": []}
     created_by = dict.fromkeys(REPLICAS, 0)
